@@ -1,0 +1,182 @@
+"""The alert dispatcher: drains the delivery outbox to webhooks and MQTT alert topics.
+
+A delivery is claimed with a lease (``next_attempt_at`` pushed forward, ``FOR UPDATE SKIP
+LOCKED``), so several dispatchers can run and a dispatcher killed mid-delivery leaves the
+delivery to be retried when the lease ends: at-least-once. Receivers de-duplicate on the
+``X-Minewatch-Delivery`` header (or ``alert_id`` for MQTT). Failed attempts back off
+exponentially (:func:`backoff_s`); a delivery older than ``max_age_s`` stops being retried and
+is marked ``failed``, visible rather than dropped. Every attempt is recorded.
+
+>>> [backoff_s(n) for n in (1, 2, 3, 10, 20)]
+[1.0, 2.0, 4.0, 300.0, 300.0]
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+import psycopg
+from psycopg.rows import dict_row
+
+from alerts.store import OUTBOX_CHANNEL, encode_document
+from minewatch.settings import MqttEndpoint
+
+log = logging.getLogger(__name__)
+
+
+def backoff_s(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:
+    return min(cap, base * 2 ** (attempt - 1))
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    batch: int = 100
+    lease_s: float = 60.0
+    http_timeout_s: float = 5.0
+    max_age_s: float = 24 * 3600.0
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class Dispatcher:
+    def __init__(self, db_url: str, mqtt_endpoint: MqttEndpoint, policy: DispatchPolicy | None = None) -> None:
+        self.db_url = db_url
+        self.policy = policy or DispatchPolicy()
+        self.sent = 0
+        self.failed_attempts = 0
+        self._mqtt = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"minewatch-dispatcher-{threading.get_native_id()}",
+            protocol=mqtt.MQTTv311,
+        )
+        if mqtt_endpoint.username:
+            self._mqtt.username_pw_set(mqtt_endpoint.username, mqtt_endpoint.password)
+        self._mqtt.connect_async(mqtt_endpoint.host, mqtt_endpoint.port, keepalive=30)
+        self._mqtt.loop_start()
+
+    def close(self) -> None:
+        self._mqtt.loop_stop()
+        self._mqtt.disconnect()
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set, waking on NOTIFY or every second."""
+        while not stop.is_set():
+            try:
+                with (
+                    psycopg.connect(self.db_url, autocommit=True) as listener,
+                    psycopg.connect(self.db_url, autocommit=True, row_factory=dict_row) as conn,
+                ):
+                    listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                    while not stop.is_set():
+                        while self.drain_once(conn):
+                            pass
+                        for _ in listener.notifies(timeout=1.0, stop_after=1):
+                            pass
+            except psycopg.OperationalError as exc:
+                log.warning("database unavailable (%s); retrying in 1 s", exc)
+                stop.wait(1.0)
+
+    def drain_once(self, conn: psycopg.Connection) -> int:
+        """Claim and attempt one batch of due deliveries; returns how many were attempted.
+
+        ``conn`` is an autocommit connection with ``dict_row`` rows.
+        """
+        claimed = conn.execute(
+            """
+            UPDATE alert_deliveries d
+               SET next_attempt_at = now() + make_interval(secs => %s), attempts = attempts + 1
+             WHERE delivery_id IN (
+                   SELECT delivery_id FROM alert_deliveries
+                    WHERE status = 'pending' AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED)
+            RETURNING d.delivery_id, d.alert_id, d.channel, d.target, d.attempts, d.created_at
+            """,
+            (self.policy.lease_s, self.policy.batch),
+        ).fetchall()
+        if not claimed:
+            return 0
+        alert_ids = list({d["alert_id"] for d in claimed})
+        alerts = {
+            row["alert_id"]: row
+            for row in conn.execute("SELECT * FROM alerts WHERE alert_id = ANY(%s)", (alert_ids,))
+        }
+        for delivery in claimed:
+            self._attempt(conn, delivery, encode_document(alerts[delivery["alert_id"]]))
+        return len(claimed)
+
+    def _attempt(self, conn: psycopg.Connection, delivery: dict, body: bytes) -> None:
+        try:
+            if delivery["channel"] == "webhook":
+                status = self._post(delivery["target"], body, delivery)
+            else:
+                self._publish(delivery["target"], body)
+                status = None
+        except DeliveryError as exc:
+            self.failed_attempts += 1
+            age = time.time() - delivery["created_at"].timestamp()
+            give_up = age > self.policy.max_age_s
+            conn.execute(
+                "UPDATE alert_deliveries SET last_error = %s, status = %s,"
+                " next_attempt_at = now() + make_interval(secs => %s) WHERE delivery_id = %s",
+                (str(exc), "failed" if give_up else "pending", backoff_s(delivery["attempts"]),
+                 delivery["delivery_id"]),
+            )
+            conn.execute(
+                "INSERT INTO alert_delivery_attempts (delivery_id, outcome, status_code, error)"
+                " VALUES (%s, 'error', %s, %s)",
+                (delivery["delivery_id"], exc.status_code, str(exc)),
+            )
+            log.warning("delivery %s to %s failed (attempt %s): %s", delivery["delivery_id"],
+                        delivery["target"], delivery["attempts"], exc)
+            return
+        self.sent += 1
+        conn.execute(
+            "UPDATE alert_deliveries SET status = 'sent', sent_at = now(), last_error = NULL"
+            " WHERE delivery_id = %s",
+            (delivery["delivery_id"],),
+        )
+        conn.execute(
+            "INSERT INTO alert_delivery_attempts (delivery_id, outcome, status_code) VALUES (%s, 'sent', %s)",
+            (delivery["delivery_id"], status),
+        )
+
+    def _post(self, url: str, body: bytes, delivery: dict) -> int:
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "minewatch-dispatcher",
+                "X-Minewatch-Delivery": str(delivery["delivery_id"]),
+                "X-Minewatch-Alert": str(delivery["alert_id"]),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.policy.http_timeout_s) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            raise DeliveryError(f"HTTP {exc.code} from receiver", exc.code) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise DeliveryError(f"receiver unreachable: {exc}") from None
+
+    def _publish(self, topic: str, body: bytes) -> None:
+        if not self._mqtt.is_connected():
+            raise DeliveryError("MQTT broker not connected")
+        info = self._mqtt.publish(topic, body, qos=1)
+        try:
+            info.wait_for_publish(timeout=5.0)
+        except (RuntimeError, ValueError) as exc:
+            raise DeliveryError(f"MQTT publish failed: {exc}") from None
+        if not info.is_published():
+            raise DeliveryError("MQTT publish not acknowledged within 5 s")

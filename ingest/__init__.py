@@ -1,0 +1,1 @@
+"""Ingest: the MQTT bridge and the checks every inbound message passes before it reaches Kafka."""

@@ -1,0 +1,217 @@
+"""The ingest bridge: MQTT in, Kafka out, an MQTT message acknowledged only once Kafka has it.
+
+Thin shell around :class:`ingest.validation.Gatekeeper`:
+
+* subscribes with shared subscriptions (``$share/minewatch-bridge/...``, MQTT 3.1.1) so several
+  bridges split the load, with a persistent session so unacknowledged messages survive a
+  bridge restart;
+* acknowledges manually: the PUBACK for a message is sent from the Kafka delivery report of
+  the record that carries it (or of its dead-letter record), never before — at-least-once;
+* groups the accepted telemetry of one mine that arrives within ``linger_s`` into one Kafka
+  record keyed by the mine id (see :mod:`minewatch.records`);
+* sends every rejected message to the dead-letter topic with its reason, counts it, and goes on.
+
+Acknowledgements are tied to the MQTT connection they belong to: after a reconnect, the broker
+re-delivers what was not acknowledged, and stale acknowledgements are dropped so they can never
+acknowledge a different message that reuses the packet id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from confluent_kafka import KafkaError, Message, Producer
+from prometheus_client import Counter
+
+from ingest.validation import Accepted, Gatekeeper, Rejected
+from minewatch.records import dead_letter, telemetry_batch
+from minewatch.registry import Registry
+from minewatch.settings import Settings
+from minewatch.topics import KafkaTopics, bridge_subscriptions
+
+log = logging.getLogger("minewatch.bridge")
+
+RECEIVED = Counter("minewatch_bridge_messages_received_total", "MQTT messages received", ["channel"])
+REJECTED = Counter("minewatch_bridge_messages_rejected_total", "MQTT messages dead-lettered", ["reason"])
+READINGS_ACCEPTED = Counter("minewatch_bridge_readings_accepted_total", "Readings accepted and sent to Kafka")
+KAFKA_RETRIES = Counter("minewatch_bridge_kafka_retries_total", "Kafka records re-sent after a failed delivery")
+
+_KAFKA_TOPIC = {"telemetry": KafkaTopics.TELEMETRY, "status": KafkaTopics.STATUS}
+
+
+@dataclass
+class _Pending:
+    payloads: list[bytes] = field(default_factory=list)
+    acks: list[int] = field(default_factory=list)
+    readings: int = 0
+    first_at: float = 0.0
+
+
+@dataclass
+class BridgeStats:
+    received: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    readings: int = 0
+    acked: int = 0
+
+
+class Bridge:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        *,
+        linger_s: float = 0.02,
+        max_batch_messages: int = 500,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.gate = Gatekeeper(registry)
+        self.linger_s = linger_s
+        self.max_batch_messages = max_batch_messages
+        self.clock = clock
+        self.stats = BridgeStats()
+        self._lock = threading.RLock()  # delivery reports can fire inside produce() while it is held
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        self._retry: list[tuple[str, bytes, bytes, list[int], int]] = []
+        self._generation = 0  # MQTT connection generation: acks of older connections are void
+        self.connected = threading.Event()
+        self.producer = Producer({
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "client.id": f"minewatch-bridge-{settings.instance}",
+            "acks": "all",
+            "linger.ms": 5,
+            "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 200000,
+            "message.timeout.ms": 30000,
+        })
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"minewatch-bridge-{settings.instance}",
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        if settings.mqtt.username:
+            self.client.username_pw_set(settings.mqtt.username, settings.mqtt.password)
+        self.client.max_inflight_messages_set(1000)
+        self.client.reconnect_delay_set(0.2, 5)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- MQTT side (paho's network thread) ---
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error("MQTT connection refused: %s", reason)
+            return
+        client.subscribe([(topic, 1) for topic in bridge_subscriptions()])
+        self.connected.set()
+        log.info("connected to MQTT %s:%s", self.settings.mqtt.host, self.settings.mqtt.port)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        with self._lock:
+            self._generation += 1
+            self._pending.clear()  # never produced: the broker re-delivers them
+        self.connected.clear()
+        log.warning("MQTT disconnected (%s); unacknowledged messages will be re-delivered", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        now = self.clock()
+        verdict = self.gate.check(msg.topic, msg.payload, now=now)
+        ack = msg.mid if msg.qos > 0 else 0
+        with self._lock:
+            self.stats.received += 1
+            generation = self._generation
+            if isinstance(verdict, Rejected):
+                self.stats.rejected += 1
+                REJECTED.labels(verdict.code).inc()
+                record = dead_letter(
+                    "mqtt", msg.topic, msg.payload, verdict.code, verdict.reason, verdict.mine_id, now
+                )
+                self._produce(KafkaTopics.DEAD_LETTER, (verdict.mine_id or "").encode(), record, [ack], generation)
+                return
+            assert isinstance(verdict, Accepted)
+            channel = verdict.address.channel
+            RECEIVED.labels(channel).inc()
+            self.stats.accepted += 1
+            if channel == "reports":  # one record each, as published: its hash must be of these bytes
+                self._produce(KafkaTopics.REPORTS, verdict.address.mine_id.encode(), msg.payload, [ack], generation)
+                return
+            pending = self._pending.setdefault((channel, verdict.address.mine_id), _Pending(first_at=now))
+            pending.payloads.append(msg.payload)
+            pending.acks.append(ack)
+            pending.readings += verdict.reading_count
+            if len(pending.payloads) >= self.max_batch_messages:
+                self._flush_one((channel, verdict.address.mine_id), generation)
+
+    # --- Kafka side ---
+
+    def _produce(self, topic: str, key: bytes, value: bytes, acks: list[int], generation: int, tries: int = 0) -> None:
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                KAFKA_RETRIES.inc()
+                log.warning("Kafka delivery to %s failed (%s); will retry", topic, err)
+                with self._lock:
+                    self._retry.append((topic, key, value, acks, generation))
+                return
+            self._acknowledge(acks, generation)
+
+        while True:
+            try:
+                self.producer.produce(topic, value, key=key, on_delivery=delivered)
+                return
+            except BufferError:  # librdkafka's queue is full: serve delivery reports, then retry
+                self.producer.poll(0.05)
+
+    def _acknowledge(self, acks: list[int], generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return  # that connection is gone; the broker re-delivers these messages
+            for mid in acks:
+                if mid:
+                    self.client.ack(mid, 1)
+            self.stats.acked += len(acks)
+
+    def _flush_one(self, key: tuple[str, str], generation: int) -> None:
+        pending = self._pending.pop(key)
+        channel, mine_id = key
+        record = telemetry_batch(mine_id, pending.first_at, pending.payloads)
+        self._produce(_KAFKA_TOPIC[channel], mine_id.encode(), record, pending.acks, generation)
+        self.stats.readings += pending.readings
+        READINGS_ACCEPTED.inc(pending.readings)
+
+    def flush(self, everything: bool = False) -> None:
+        """Produce the batches whose linger time is over (or all of them)."""
+        now = self.clock()
+        with self._lock:
+            due = [k for k, p in self._pending.items() if everything or now - p.first_at >= self.linger_s]
+            for key in due:
+                self._flush_one(key, self._generation)
+            retry, self._retry = self._retry, []
+        for topic, key, value, acks, generation in retry:
+            self._produce(topic, key, value, acks, generation)
+
+    # --- lifetime ---
+
+    def run(self, stop: threading.Event) -> None:
+        """Bridge until ``stop`` is set, then hand over everything received to Kafka and disconnect."""
+        self.client.connect_async(self.settings.mqtt.host, self.settings.mqtt.port, keepalive=30)
+        self.client.loop_start()
+        try:
+            while not stop.wait(self.linger_s / 2):
+                self.flush()
+                self.producer.poll(0)
+            self.flush(everything=True)
+            self.producer.flush(10)
+            self.producer.poll(0)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()

@@ -1,0 +1,237 @@
+"""The ``minewatch`` command.
+
+    minewatch up [--mines N] [--duration S] [--scenario normal|exceedance] [--summary-json]
+    minewatch fleet generate --mines N --seed S [--out FILE]
+    minewatch db migrate
+    minewatch broker-config --out DIR --port P
+    minewatch kafka create-topics
+    minewatch worker | bridge | dispatcher      (long-running services; configured by MINEWATCH_*)
+    minewatch simulate [--interval S] [--duration S] [--scenario ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from minewatch.settings import Settings, redact
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _stop_event() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, for services that stop cleanly."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from minewatch.stack import UpOptions, up
+
+    import os
+
+    options = UpOptions(
+        mines=args.mines, duration_s=args.duration, interval_s=args.interval, scenario=args.scenario,
+        seed=args.seed, partitions=args.partitions, run_dir=args.run_dir, registry_path=args.registry,
+        db_url=os.environ.get("MINEWATCH_DB_URL") or None,
+        webhook_urls=tuple(args.webhook or ()),
+    )
+    logging.getLogger().setLevel(logging.WARNING)
+    summary = up(options, out=sys.stderr, summary_out=sys.stdout if args.summary_json else None)
+    if not args.summary_json:
+        for key, value in summary.items():
+            print(f"{key:>20}: {value}")
+    return 0
+
+
+def cmd_fleet_generate(args: argparse.Namespace) -> int:
+    from simulators.fleet import generate_fleet
+
+    registry = generate_fleet(args.mines, seed=args.seed)
+    registry.dump(args.out)
+    print(f"wrote {len(registry)} mines to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from storage.migrate import ensure_database, migrate
+
+    url = args.db_url or Settings.from_env().db_url
+    ensure_database(url)
+    report = migrate(url)
+    print(json.dumps({"database": redact(url), "timescaledb": report.timescale, "applied": report.applied}))
+    return 0
+
+
+def cmd_broker_config(args: argparse.Namespace) -> int:
+    from minewatch.brokerconfig import write_broker_config
+    from minewatch.registry import Registry
+
+    registry = Registry.load(args.registry or Settings.from_env().registry_path)
+    files = write_broker_config(registry, args.out, port=args.port, host=args.host, secrets_file=args.secrets)
+    print(f"wrote {files.conf}, {files.password_file}, {files.acl_file}; passwords in {files.secrets_file}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_kafka_create_topics(args: argparse.Namespace) -> int:
+    from minewatch.kafka import create_topics
+    from minewatch.topics import KafkaTopics
+
+    settings = Settings.from_env()
+    created = create_topics(settings.kafka_bootstrap, KafkaTopics.ALL, settings.kafka_partitions, args.replication)
+    for name in KafkaTopics.ALL:
+        print(f"{'created' if name in created else 'exists '} {name}", file=sys.stderr)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from minewatch.metrics import serve_metrics
+    from processors.app import app
+
+    serve_metrics(args.metrics_port)
+    faust.Worker(app, loglevel=args.log_level.lower()).execute_from_commandline()
+    return 0
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from ingest.bridge import Bridge
+    from minewatch.metrics import serve_metrics
+    from minewatch.registry import Registry
+
+    _setup_logging(args.log_level)
+    settings = Settings.from_env()
+    serve_metrics(args.metrics_port)
+    bridge = Bridge(settings, Registry.load(settings.registry_path), linger_s=args.linger)
+    bridge.run(_stop_event())
+    logging.getLogger("minewatch.bridge").info("stopped: %s", bridge.stats)
+    return 0
+
+
+def cmd_dispatcher(args: argparse.Namespace) -> int:
+    from alerts.dispatcher import Dispatcher
+    from minewatch.metrics import serve_metrics
+
+    _setup_logging(args.log_level)
+    settings = Settings.from_env()
+    serve_metrics(args.metrics_port)
+    dispatcher = Dispatcher(settings.db_url, settings.mqtt)
+    try:
+        dispatcher.run(_stop_event())
+    finally:
+        dispatcher.close()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from minewatch.registry import Registry
+    from simulators.publisher import Publisher, run_simulation
+    from simulators.telemetry import TelemetrySimulator, exceedance_target
+
+    import time
+
+    _setup_logging(args.log_level)
+    settings = Settings.from_env()
+    registry = Registry.load(args.registry or settings.registry_path)
+    scenario = None
+    if args.scenario == "exceedance":
+        start = time.time() + 10
+        scenario = exceedance_target(registry, start=start, end=start + 20)
+        print(json.dumps({"exceedance_target": scenario.__repr__()}), file=sys.stderr)
+    with Publisher(settings.mqtt, client_id=f"minewatch-simulator-{settings.instance}") as publisher:
+        run_simulation(TelemetrySimulator(registry, seed=args.seed, scenario=scenario), publisher,
+                       interval_s=args.interval, duration_s=args.duration, stop=_stop_event())
+        publisher.wait_acked(30)
+        print(json.dumps({"published": publisher.published_readings,
+                          "published_messages": publisher.published_messages}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minewatch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="run the embedded stack with a simulated fleet")
+    p.add_argument("--mines", type=int, default=50)
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of simulated telemetry")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between samples of a station")
+    p.add_argument("--scenario", choices=("normal", "exceedance"), default="normal")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--partitions", type=int, default=8)
+    p.add_argument("--registry", type=Path, help="use this registry instead of generating one")
+    p.add_argument("--run-dir", type=Path)
+    p.add_argument("--webhook", action="append", help="deliver alerts here (default: a local receiver)")
+    p.add_argument("--summary-json", action="store_true", help="end by printing one JSON line")
+    p.set_defaults(func=cmd_up)
+
+    fleet = sub.add_parser("fleet", help="simulated fleets").add_subparsers(dest="fleet_command", required=True)
+    p = fleet.add_parser("generate", help="write a registry of N mines spread over Guizhou's regions")
+    p.add_argument("--mines", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("registry.yaml"))
+    p.set_defaults(func=cmd_fleet_generate)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("migrate", help="create the database if needed and apply migrations")
+    p.add_argument("--db-url", help="default: MINEWATCH_DB_URL")
+    p.set_defaults(func=cmd_db_migrate)
+
+    p = sub.add_parser("broker-config", help="write mosquitto.conf, password file and ACL from the registry")
+    p.add_argument("--registry", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--secrets", type=Path, help="YAML of username: password (created if missing)")
+    p.set_defaults(func=cmd_broker_config)
+
+    kafka = sub.add_parser("kafka", help="Kafka").add_subparsers(dest="kafka_command", required=True)
+    p = kafka.add_parser("create-topics", help="create minewatch's topics (one partition count)")
+    p.add_argument("--replication", type=int, default=1)
+    p.set_defaults(func=cmd_kafka_create_topics)
+
+    for name, func, helptext in (
+        ("worker", cmd_worker, "the Faust stream processor"),
+        ("bridge", cmd_bridge, "the MQTT to Kafka ingest bridge"),
+        ("dispatcher", cmd_dispatcher, "the alert delivery dispatcher"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--metrics-port", type=int, default=None)
+        if name == "bridge":
+            p.add_argument("--linger", type=float, default=0.02, help="seconds to group a mine's messages")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("simulate", help="publish simulated telemetry to the configured MQTT broker")
+    p.add_argument("--registry", type=Path)
+    p.add_argument("--interval", type=float, default=1.0)
+    p.add_argument("--duration", type=float, default=60.0)
+    p.add_argument("--scenario", choices=("normal", "exceedance"), default="normal")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "worker":
+        sys.argv = [sys.argv[0]]  # Faust's worker parses sys.argv itself
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

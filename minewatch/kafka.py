@@ -1,0 +1,39 @@
+"""Small Kafka administration helpers shared by the CLI, the stack and the worker."""
+
+from __future__ import annotations
+
+from confluent_kafka import TopicCollection
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+class KafkaAdminError(RuntimeError):
+    pass
+
+
+def create_topics(bootstrap: str, names: tuple[str, ...], partitions: int, replication: int = 1) -> list[str]:
+    """Create ``names`` with one partition count; returns those that were created (others existed)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics(
+        [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in names],
+        operation_timeout=15,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise KafkaAdminError(f"could not create Kafka topic {name}: {exc}") from exc
+    return created
+
+
+def topic_ids(bootstrap: str, names: tuple[str, ...], timeout_s: float = 15.0) -> dict[str, str]:
+    """Kafka's topic id (KIP-516) of each topic, '' where the broker has none."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.describe_topics(TopicCollection(list(names)), request_timeout=timeout_s)
+    ids = {}
+    for name, future in futures.items():
+        topic_id = future.result().topic_id
+        ids[name] = str(topic_id) if topic_id is not None else ""
+    return ids

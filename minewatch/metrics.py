@@ -1,0 +1,16 @@
+"""Prometheus endpoint helper: every long-running process serves ``/metrics`` on its own port."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import start_http_server
+
+log = logging.getLogger(__name__)
+
+
+def serve_metrics(port: int | None, host: str = "127.0.0.1") -> None:
+    """Serve ``/metrics`` on ``port`` (no-op when None or 0)."""
+    if port:
+        start_http_server(port, addr=host)
+        log.info("serving metrics on http://%s:%d/metrics", host, port)

@@ -1,0 +1,208 @@
+"""The mine registry: which mines exist, where they are, and what each station measures.
+
+A registry is a YAML (or JSON) file::
+
+    version: 1
+    mines:
+    - id: GZ520201-0001              # upper-case letters, digits and '-'; used in MQTT topics
+      name: 钟山区示例煤矿
+      region_code: '520200'          # data/regions/guizhou_regions.csv
+      county_code: '520201'          # data/regions/guizhou_counties.csv; null in 贵安新区 (GUIAN)
+      mineral: coal
+      scale: medium                  # large | medium | small
+      mining_method: underground     # underground | open_pit
+      stations:
+      - id: WW01
+        kind: wastewater             # wastewater | emission | slope | rain
+        name: 总排口
+        limit_sets: [gb8978_t1_first_class, gb8978_t4_post1998_grade1]   # data/limits/limits.yaml
+        limit_scope: mining          # which scope row of a limit table applies (processors/limits.py)
+        sensors:
+        - {parameter: w01018, unit: mg/L, range: [0, 1000]}
+      - id: SL01-P01
+        kind: slope
+        slope_id: SL01               # the slope or structure this point belongs to
+        sensors:
+        - {parameter: gnss_e, unit: mm}
+
+>>> registry = Registry.from_dict({"version": 1, "mines": [{
+...     "id": "GZ520201-0001", "name": "demo", "region_code": "520200", "county_code": "520201",
+...     "mineral": "coal", "stations": [{"id": "WW01", "kind": "wastewater",
+...     "sensors": [{"parameter": "w01018", "unit": "mg/L"}]}]}]})
+>>> registry.mine("GZ520201-0001").station("WW01").kind
+'wastewater'
+>>> registry.mine("GZ999999-0001") is None
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from minewatch.topics import TELEMETRY_KINDS
+
+
+class RegistryError(ValueError):
+    """The registry file is malformed; the message names the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sensor:
+    parameter: str
+    unit: str
+    range: tuple[float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"parameter": self.parameter, "unit": self.unit}
+        if self.range is not None:
+            d["range"] = list(self.range)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    id: str
+    kind: str
+    name: str = ""
+    sensors: tuple[Sensor, ...] = ()
+    limit_sets: tuple[str, ...] = ()
+    limit_scope: str = "mining"
+    slope_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "kind": self.kind, "name": self.name}
+        if self.limit_sets:
+            d["limit_sets"] = list(self.limit_sets)
+            d["limit_scope"] = self.limit_scope
+        if self.slope_id:
+            d["slope_id"] = self.slope_id
+        d["sensors"] = [s.to_dict() for s in self.sensors]
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Mine:
+    id: str
+    name: str
+    region_code: str
+    county_code: str | None
+    mineral: str
+    scale: str = "small"
+    mining_method: str = "underground"
+    stations: dict[str, Station] = field(default_factory=dict)
+
+    def station(self, station_id: str) -> Station | None:
+        return self.stations.get(station_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "region_code": self.region_code,
+            "county_code": self.county_code,
+            "mineral": self.mineral,
+            "scale": self.scale,
+            "mining_method": self.mining_method,
+            "stations": [s.to_dict() for s in self.stations.values()],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    mines: dict[str, Mine]
+
+    def mine(self, mine_id: str) -> Mine | None:
+        return self.mines.get(mine_id)
+
+    def __iter__(self) -> Iterator[Mine]:
+        return iter(self.mines.values())
+
+    def __len__(self) -> int:
+        return len(self.mines)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Registry:
+        if doc.get("version") != 1:
+            raise RegistryError(f"unsupported registry version {doc.get('version')!r}; expected 1")
+        mines: dict[str, Mine] = {}
+        for raw in doc.get("mines") or []:
+            mine = _mine_from_dict(raw)
+            if mine.id in mines:
+                raise RegistryError(f"mine {mine.id} appears twice")
+            mines[mine.id] = mine
+        return cls(mines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": 1, "mines": [m.to_dict() for m in self]}
+
+    @classmethod
+    def load(cls, path: str | Path) -> Registry:
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            doc = json.loads(text)
+        else:
+            doc = yaml.load(text, Loader=yaml.CSafeLoader)
+        return cls.from_dict(doc)
+
+    def dump(self, path: str | Path) -> None:
+        path = Path(path)
+        doc = self.to_dict()
+        if path.suffix == ".json":
+            text = json.dumps(doc, ensure_ascii=False, indent=1)
+        else:
+            text = yaml.dump(doc, Dumper=yaml.CSafeDumper, allow_unicode=True, sort_keys=False)
+        path.write_text(text, encoding="utf-8")
+
+
+def _mine_from_dict(raw: dict[str, Any]) -> Mine:
+    try:
+        mine_id = str(raw["id"])
+        stations: dict[str, Station] = {}
+        for s in raw.get("stations") or []:
+            station = _station_from_dict(s)
+            if station.id in stations:
+                raise RegistryError(f"mine {mine_id}: station {station.id} appears twice")
+            stations[station.id] = station
+        county = raw.get("county_code")
+        return Mine(
+            id=mine_id,
+            name=str(raw.get("name", "")),
+            region_code=str(raw["region_code"]),
+            county_code=None if county is None else str(county),
+            mineral=str(raw.get("mineral", "unknown")),
+            scale=str(raw.get("scale", "small")),
+            mining_method=str(raw.get("mining_method", "underground")),
+            stations=stations,
+        )
+    except KeyError as missing:
+        raise RegistryError(f"mine {raw.get('id', '?')}: missing field {missing}") from None
+
+
+def _station_from_dict(raw: dict[str, Any]) -> Station:
+    kind = raw["kind"]
+    if kind not in TELEMETRY_KINDS:
+        raise RegistryError(f"station {raw['id']}: kind {kind!r} is not one of {TELEMETRY_KINDS}")
+    sensors = tuple(
+        Sensor(
+            parameter=str(s["parameter"]),
+            unit=str(s["unit"]),
+            range=None if s.get("range") is None else (float(s["range"][0]), float(s["range"][1])),
+        )
+        for s in raw.get("sensors") or []
+    )
+    return Station(
+        id=str(raw["id"]),
+        kind=kind,
+        name=str(raw.get("name", "")),
+        sensors=sensors,
+        limit_sets=tuple(raw.get("limit_sets") or ()),
+        limit_scope=str(raw.get("limit_scope", "mining")),
+        slope_id=raw.get("slope_id"),
+    )

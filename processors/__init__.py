@@ -1,0 +1,1 @@
+"""Stream processing: the Faust app (app.py) and the pure detectors it runs (limits.py, ...)."""

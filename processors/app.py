@@ -1,0 +1,315 @@
+"""The minewatch Faust worker: stores telemetry, screens it against emission limits, raises alerts.
+
+Topics and agents are declared here, plainly; the work itself is done by pure code
+(:mod:`processors.limits`, :mod:`alerts.model`) and thin writers (:mod:`storage.readings`,
+:mod:`alerts.store`).
+
+Delivery guarantees. Every agent takes events with ``noack_take`` and acknowledges them only
+after its work is durable (rows committed, exceedances accepted by Kafka), so Faust never
+commits an offset past unfinished work: a crash replays, and the writers make replays
+harmless (Kafka offsets stored with the rows, unique keys, idempotent alert events). A
+database outage is retried with backoff, never skipped. A record the database refuses for
+its content is isolated and sent to the dead-letter topic instead of blocking its partition.
+
+Run it with ``minewatch worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, TypeVar
+
+import faust
+import orjson
+import psycopg
+from prometheus_client import Counter
+from psycopg.types.json import Jsonb
+
+from alerts.model import alert_for_exceedance
+from alerts.store import AlertStore, delivery_targets
+from minewatch.kafka import topic_ids
+from minewatch.parameters import load_parameters
+from minewatch.records import dead_letter, decode_batch, decode_dead_letter
+from minewatch.registry import Registry
+from minewatch.settings import Settings
+from minewatch.topics import KafkaTopics
+from processors.limits import Exceedance, InstantaneousLimitCheck, LimitBook
+from storage.readings import ReadingWriter, SourceRecord
+
+log = logging.getLogger("minewatch.worker")
+settings = Settings.from_env()
+
+app = faust.App(
+    "minewatch",
+    broker=f"kafka://{settings.kafka_bootstrap}",
+    store="memory://",
+    topic_partitions=settings.kafka_partitions,
+    topic_allow_declare=False,   # topics are created explicitly, one partition count for all
+    topic_disable_leader=True,
+    web_enabled=False,
+    consumer_auto_offset_reset="earliest",
+    broker_session_timeout=settings.kafka_session_timeout_s,
+    broker_heartbeat_interval=1.0,
+    broker_commit_interval=1.0,
+    producer_acks=-1,
+)
+
+telemetry_topic = app.topic(KafkaTopics.TELEMETRY, key_serializer="raw", value_serializer="raw")
+status_topic = app.topic(KafkaTopics.STATUS, key_serializer="raw", value_serializer="raw")
+reports_topic = app.topic(KafkaTopics.REPORTS, key_serializer="raw", value_serializer="raw")
+dead_letter_topic = app.topic(KafkaTopics.DEAD_LETTER, key_serializer="raw", value_serializer="raw")
+exceedance_topic = app.topic(KafkaTopics.EXCEEDANCES, key_serializer="raw", value_serializer="raw")
+
+TAKE_MAX = 2000      # records per take; a record is a batch of messages of one mine
+TAKE_WITHIN = 0.05   # seconds to wait for a take to fill
+
+READINGS_STORED = Counter("minewatch_readings_stored_total", "Readings written to the database")
+RECORDS_REPLAYED = Counter("minewatch_kafka_records_replayed_total", "Records skipped as already stored")
+DUPLICATE_READINGS = Counter("minewatch_duplicate_readings_total", "Re-sent readings already stored")
+EXCEEDANCES_FOUND = Counter("minewatch_exceedances_total", "Limit exceedances found", ["parameter"])
+ALERTS_OPENED = Counter("minewatch_alerts_opened_total", "Alerts opened", ["category", "severity"])
+STORAGE_REJECTED = Counter("minewatch_storage_rejected_total", "Records the database refused")
+
+T = TypeVar("T")
+
+
+class Runtime:
+    """What the agents share: the registry, the detectors and one connection per agent."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = Registry.load(settings.registry_path)
+        self.limit_check = InstantaneousLimitCheck(self.registry, LimitBook.load())
+        self.parameters = load_parameters()
+        self.topic_ids: dict[str, str] | None = None
+        self._connections: dict[str, psycopg.AsyncConnection] = {}
+
+    async def kafka_topic_ids(self) -> dict[str, str]:
+        """Topic ids tie stored offsets to this incarnation of each topic (see storage.readings)."""
+        if self.topic_ids is None:
+            self.topic_ids = await asyncio.to_thread(topic_ids, self.settings.kafka_bootstrap, KafkaTopics.ALL)
+        return self.topic_ids
+
+    async def connection(self, name: str) -> psycopg.AsyncConnection:
+        conn = self._connections.get(name)
+        if conn is None or conn.closed or conn.broken:
+            conn = await psycopg.AsyncConnection.connect(self.settings.db_url, autocommit=True)
+            self._connections[name] = conn
+        return conn
+
+    async def durably(self, name: str, work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` on the named connection until it succeeds; only outages are retried."""
+        delay = 0.2
+        while True:
+            try:
+                return await work(await self.connection(name))
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                log.warning("%s: database unavailable (%s); retrying in %.1f s", name, exc, delay)
+                self._connections.pop(name, None)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(settings)
+    return _runtime
+
+
+async def _reject_record(record: SourceRecord, error: Exception) -> None:
+    """Send a record the database refused to the dead-letter topic, with the database's reason."""
+    STORAGE_REJECTED.inc()
+    mine = record.batch.get("mine_id") if isinstance(record.batch, dict) else None
+    letter = dead_letter(
+        "storage", f"{record.topic}/{record.partition}@{record.offset}", orjson.dumps(record.batch),
+        "storage_rejected", f"the database refused this data: {error}", mine,
+        datetime.now(UTC).timestamp(),
+    )
+    await (await dead_letter_topic.send(key=(mine or "").encode(), value=letter))
+
+
+@app.agent(telemetry_topic)
+async def store_readings(stream: faust.StreamT) -> None:
+    """Telemetry batches -> ``readings``, idempotently (see :mod:`storage.readings`)."""
+    rt = runtime()
+    async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
+        records = [
+            SourceRecord(e.message.topic, e.message.partition, e.message.offset, decode_batch(e.value))
+            for e in events
+        ]
+        await _write_isolating_bad_records(rt, records)
+        for event in events:
+            await stream.ack(event)
+
+
+async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord]) -> None:
+    ids = await rt.kafka_topic_ids()
+
+    async def write(conn: psycopg.AsyncConnection, batch: list[SourceRecord]) -> None:
+        result = await ReadingWriter(conn, ids).write(batch)
+        READINGS_STORED.inc(result.rows)
+        RECORDS_REPLAYED.inc(result.skipped_records)
+        DUPLICATE_READINGS.inc(result.duplicates)
+
+    try:
+        await rt.durably("readings", lambda conn: write(conn, records))
+    except psycopg.DatabaseError:
+        for record in records:  # find the record the database refuses; store the rest
+            try:
+                await rt.durably("readings", lambda conn, r=record: write(conn, [r]))
+            except psycopg.DatabaseError as exc:
+                log.error("database refused record %s/%s: %s", record.partition, record.offset, exc)
+                await _reject_record(record, exc)
+                await rt.durably("readings", lambda conn, r=record: ReadingWriter(conn, ids).skip([r]))
+
+
+@app.agent(telemetry_topic)
+async def screen_limits(stream: faust.StreamT) -> None:
+    """Telemetry batches -> exceedances (instantaneous screening against the station's limits)."""
+    rt = runtime()
+    async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
+        pending = []
+        for event in events:
+            for message in decode_batch(event.value)["messages"]:
+                for exc in rt.limit_check.check(message):
+                    EXCEEDANCES_FOUND.labels(exc.parameter).inc()
+                    pending.append(
+                        await exceedance_topic.send(key=exc.mine_id.encode(), value=orjson.dumps(exc.to_dict()))
+                    )
+        if pending:
+            await asyncio.gather(*pending)  # accepted by Kafka before the telemetry is acknowledged
+        for event in events:
+            await stream.ack(event)
+
+
+@app.agent(exceedance_topic)
+async def raise_alerts(stream: faust.StreamT) -> None:
+    """Exceedances -> ``exceedances`` rows and alerts with their deliveries, in one transaction."""
+    rt = runtime()
+    async for events in stream.noack_take(500, within=TAKE_WITHIN):
+        found = [Exceedance.from_dict(orjson.loads(e.value)) for e in events]
+        await rt.durably("alerts", lambda conn: _record_exceedances(rt, conn, found))
+        for event in events:
+            await stream.ack(event)
+
+
+async def _record_exceedances(rt: Runtime, conn: psycopg.AsyncConnection, found: list[Exceedance]) -> None:
+    store = AlertStore(conn)
+    async with conn.transaction():
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO exceedances (exceedance_id, mine_id, station_id, parameter, ts, value, unit,"
+                " limit_id, limit_lower, limit_upper, multiple, citation, basis)"
+                " VALUES (%(exceedance_id)s, %(mine_id)s, %(station_id)s, %(parameter)s, %(ts)s, %(value)s,"
+                " %(unit)s, %(limit_id)s, %(limit_lower)s, %(limit_upper)s, %(multiple)s, %(citation)s,"
+                " %(basis)s) ON CONFLICT DO NOTHING",
+                [e.to_dict() for e in found],
+            )
+        for exc in found:
+            mine = rt.registry.mine(exc.mine_id)
+            if mine is None:
+                continue
+            parameter = rt.parameters.get(exc.parameter)
+            candidate = alert_for_exceedance(
+                exc,
+                region_code=mine.region_code,
+                county_code=mine.county_code,
+                parameter_name=parameter.name if parameter else exc.parameter,
+            )
+            raised = await store.raise_alert(candidate, delivery_targets(candidate, rt.settings.webhook_urls))
+            if raised.new_alert:
+                ALERTS_OPENED.labels(candidate.category, candidate.severity).inc()
+
+
+@app.agent(status_topic)
+async def store_status(stream: faust.StreamT) -> None:
+    rt = runtime()
+    async for events in stream.noack_take(500, within=TAKE_WITHIN):
+        rows = []
+        for event in events:
+            batch = decode_batch(event.value)
+            received = datetime.fromtimestamp(batch["received_at"], UTC)
+            for m in batch["messages"]:
+                rows.append((m["mine_id"], m["station_id"], m["ts"], m["state"], m.get("detail"), Jsonb(m), received))
+        await rt.durably("status", lambda conn: _insert_many(
+            conn,
+            "INSERT INTO station_status (mine_id, station_id, ts, state, detail, message, received_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            rows,
+        ))
+        for event in events:
+            await stream.ack(event)
+
+
+@app.agent(reports_topic)
+async def store_reports(stream: faust.StreamT) -> None:
+    """Self-reports arrive one per record, as published, so their hash is of the exact bytes."""
+    rt = runtime()
+    async for events in stream.noack_take(100, within=TAKE_WITHIN):
+        rows = []
+        for event in events:
+            report = orjson.loads(event.value)
+            received = datetime.fromtimestamp(event.message.timestamp, UTC)
+            period = report["period"]
+            rows.append((
+                report["mine_id"], report["report_id"], period["kind"], period["start"], period["end"],
+                report["submitted_at"], sha256(event.value).hexdigest(), Jsonb(report), received,
+            ))
+        await rt.durably("reports", lambda conn: _insert_many(
+            conn,
+            "INSERT INTO self_reports (mine_id, report_id, period_kind, period_start, period_end,"
+            " submitted_at, sha256, body, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            rows,
+        ))
+        for event in events:
+            await stream.ack(event)
+
+
+@app.agent(dead_letter_topic)
+async def store_dead_letters(stream: faust.StreamT) -> None:
+    """Every rejected message is kept where operators and mines can see it."""
+    rt = runtime()
+    async for events in stream.noack_take(500, within=TAKE_WITHIN):
+        rows = []
+        for event in events:
+            letter = decode_dead_letter(event.value)
+            rows.append((
+                event.message.partition, event.message.offset,
+                datetime.fromtimestamp(letter["received_at"], UTC), letter["source"], letter["topic"],
+                letter["mine_id"], letter["reason_code"], letter["reason"],
+                letter["payload"].replace("\x00", "\\u0000"), letter["payload_encoding"],
+            ))
+        await rt.durably("dead_letters", lambda conn: _insert_many(
+            conn,
+            "INSERT INTO dead_letters (kafka_partition, kafka_offset, received_at, source, topic, mine_id,"
+            " reason_code, reason, payload, payload_encoding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            rows,
+        ))
+        for event in events:
+            await stream.ack(event)
+
+
+async def _insert_many(conn: psycopg.AsyncConnection, query: str, rows: list[tuple[Any, ...]]) -> None:
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(query, rows)
+
+
+@app.on_rebalance_complete.connect
+async def _mark_ready(sender: faust.App, **kwargs: Any) -> None:
+    """Tell whoever started the worker that it owns its partitions and is consuming."""
+    ready_file = os.environ.get("MINEWATCH_READY_FILE")
+    if ready_file:
+        Path(ready_file).write_text(datetime.now(UTC).isoformat())
+    log.info("worker ready: partitions assigned")

@@ -1,0 +1,103 @@
+"""Publish simulated telemetry over MQTT (QoS 1) and count what the broker acknowledged."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import orjson
+import paho.mqtt.client as mqtt
+
+from minewatch.settings import MqttEndpoint
+from simulators.telemetry import TelemetrySimulator
+
+
+class Publisher:
+    """A paho client that counts messages and readings once the broker has PUBACKed them."""
+
+    def __init__(self, endpoint: MqttEndpoint, client_id: str = "minewatch-simulator",
+                 max_inflight: int = 1000) -> None:
+        self.endpoint = endpoint
+        self.published_messages = 0
+        self.published_readings = 0
+        self.sent_messages = 0
+        self._in_flight: dict[int, int] = {}
+        self._early_acks: set[int] = set()
+        self._lock = threading.Lock()  # never held while calling paho: paho calls back under its own locks
+        self.connected = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        if endpoint.username:
+            self.client.username_pw_set(endpoint.username, endpoint.password)
+        self.client.max_inflight_messages_set(max_inflight)
+        self.client.on_publish = self._on_publish
+        self.client.on_connect = lambda *a: self.connected.set()
+
+    def __enter__(self) -> Publisher:
+        self.client.connect(self.endpoint.host, self.endpoint.port, keepalive=30)
+        self.client.loop_start()
+        if not self.connected.wait(10):
+            raise ConnectionError(f"MQTT broker {self.endpoint.host}:{self.endpoint.port} did not accept the simulator")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object) -> None:
+        with self._lock:
+            readings = self._in_flight.pop(mid, None)
+            if readings is None:
+                self._early_acks.add(mid)  # acknowledged before publish() recorded it
+            else:
+                self._count(readings)
+
+    def _count(self, readings: int) -> None:
+        self.published_messages += 1
+        self.published_readings += readings
+
+    def publish(self, topic: str, payload: bytes, readings: int) -> None:
+        info = self.client.publish(topic, payload, qos=1)
+        with self._lock:
+            self.sent_messages += 1
+            if info.mid in self._early_acks:
+                self._early_acks.discard(info.mid)
+                self._count(readings)
+            else:
+                self._in_flight[info.mid] = readings
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    def wait_acked(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.in_flight() == 0:
+                return True
+            time.sleep(0.05)
+        return self.in_flight() == 0
+
+
+def run_simulation(
+    simulator: TelemetrySimulator,
+    publisher: Publisher,
+    *,
+    interval_s: float,
+    duration_s: float,
+    stop: threading.Event,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Publish one sample of every station each ``interval_s`` until ``duration_s`` or ``stop``."""
+    start = clock()
+    tick = 0
+    while not stop.is_set():
+        t = start + tick * interval_s
+        if t - start >= duration_s:
+            break
+        delay = t - clock()
+        if delay > 0 and stop.wait(delay):
+            break
+        for message in simulator.messages(t):
+            publisher.publish(message.topic, orjson.dumps(message.payload), message.reading_count)
+        tick += 1

@@ -1,0 +1,1 @@
+"""Storage: schema migrations (TimescaleDB when present, plain PostgreSQL otherwise) and writers."""
