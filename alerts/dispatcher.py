@@ -107,8 +107,7 @@ class Dispatcher:
             return 0
         alert_ids = list({d["alert_id"] for d in claimed})
         alerts = {
-            row["alert_id"]: row
-            for row in conn.execute("SELECT * FROM alerts WHERE alert_id = ANY(%s)", (alert_ids,))
+            row["alert_id"]: row for row in conn.execute("SELECT * FROM alerts WHERE alert_id = ANY(%s)", (alert_ids,))
         }
         for delivery in claimed:
             self._attempt(conn, delivery, encode_document(alerts[delivery["alert_id"]]))
@@ -128,21 +127,29 @@ class Dispatcher:
             conn.execute(
                 "UPDATE alert_deliveries SET last_error = %s, status = %s,"
                 " next_attempt_at = now() + make_interval(secs => %s) WHERE delivery_id = %s",
-                (str(exc), "failed" if give_up else "pending", backoff_s(delivery["attempts"]),
-                 delivery["delivery_id"]),
+                (
+                    str(exc),
+                    "failed" if give_up else "pending",
+                    backoff_s(delivery["attempts"]),
+                    delivery["delivery_id"],
+                ),
             )
             conn.execute(
                 "INSERT INTO alert_delivery_attempts (delivery_id, outcome, status_code, error)"
                 " VALUES (%s, 'error', %s, %s)",
                 (delivery["delivery_id"], exc.status_code, str(exc)),
             )
-            log.warning("delivery %s to %s failed (attempt %s): %s", delivery["delivery_id"],
-                        delivery["target"], delivery["attempts"], exc)
+            log.warning(
+                "delivery %s to %s failed (attempt %s): %s",
+                delivery["delivery_id"],
+                delivery["target"],
+                delivery["attempts"],
+                exc,
+            )
             return
         self.sent += 1
         conn.execute(
-            "UPDATE alert_deliveries SET status = 'sent', sent_at = now(), last_error = NULL"
-            " WHERE delivery_id = %s",
+            "UPDATE alert_deliveries SET status = 'sent', sent_at = now(), last_error = NULL WHERE delivery_id = %s",
             (delivery["delivery_id"],),
         )
         conn.execute(

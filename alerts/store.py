@@ -26,8 +26,8 @@ ALERT_FORMAT = "minewatch.alert/v1"
 @dataclass(frozen=True, slots=True)
 class Raised:
     alert_id: int | None
-    new_alert: bool      # a new alert was opened (its deliveries were queued)
-    absorbed: bool       # the event was new (False: a replay, nothing changed)
+    new_alert: bool  # a new alert was opened (its deliveries were queued)
+    absorbed: bool  # the event was new (False: a replay, nothing changed)
 
 
 def delivery_targets(candidate: AlertCandidate, webhook_urls: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -50,9 +50,7 @@ class AlertStore:
 
         Must run inside a transaction the caller owns.
         """
-        seen = await self.conn.execute(
-            "SELECT alert_id FROM alert_events WHERE event_id = %s", (candidate.event_id,)
-        )
+        seen = await self.conn.execute("SELECT alert_id FROM alert_events WHERE event_id = %s", (candidate.event_id,))
         row = await seen.fetchone()
         if row is not None:
             return Raised(row[0], new_alert=False, absorbed=False)
@@ -69,9 +67,18 @@ class AlertStore:
             RETURNING alert_id, (xmax = 0) AS inserted
             """,
             (
-                candidate.fingerprint, candidate.category, candidate.severity, candidate.mine_id,
-                candidate.station_id, candidate.region_code, candidate.county_code, candidate.title,
-                candidate.summary, Jsonb(candidate.details), occurred, occurred,
+                candidate.fingerprint,
+                candidate.category,
+                candidate.severity,
+                candidate.mine_id,
+                candidate.station_id,
+                candidate.region_code,
+                candidate.county_code,
+                candidate.title,
+                candidate.summary,
+                Jsonb(candidate.details),
+                occurred,
+                occurred,
             ),
         )
         alert_id, inserted = await cur.fetchone()  # type: ignore[misc]

@@ -82,15 +82,17 @@ class Bridge:
         self._retry: list[tuple[str, bytes, bytes, list[int], int]] = []
         self._generation = 0  # MQTT connection generation: acks of older connections are void
         self.connected = threading.Event()
-        self.producer = Producer({
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "client.id": f"minewatch-bridge-{settings.instance}",
-            "acks": "all",
-            "linger.ms": 5,
-            "batch.num.messages": 10000,
-            "queue.buffering.max.messages": 200000,
-            "message.timeout.ms": 30000,
-        })
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "client.id": f"minewatch-bridge-{settings.instance}",
+                "acks": "all",
+                "linger.ms": 5,
+                "batch.num.messages": 10000,
+                "queue.buffering.max.messages": 200000,
+                "message.timeout.ms": 30000,
+            }
+        )
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=f"minewatch-bridge-{settings.instance}",
@@ -116,7 +118,9 @@ class Bridge:
         self.connected.set()
         log.info("connected to MQTT %s:%s", self.settings.mqtt.host, self.settings.mqtt.port)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
         with self._lock:
             self._generation += 1
             self._pending.clear()  # never produced: the broker re-delivers them
@@ -133,9 +137,7 @@ class Bridge:
             if isinstance(verdict, Rejected):
                 self.stats.rejected += 1
                 REJECTED.labels(verdict.code).inc()
-                record = dead_letter(
-                    "mqtt", msg.topic, msg.payload, verdict.code, verdict.reason, verdict.mine_id, now
-                )
+                record = dead_letter("mqtt", msg.topic, msg.payload, verdict.code, verdict.reason, verdict.mine_id, now)
                 self._produce(KafkaTopics.DEAD_LETTER, (verdict.mine_id or "").encode(), record, [ack], generation)
                 return
             assert isinstance(verdict, Accepted)

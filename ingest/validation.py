@@ -39,8 +39,8 @@ from minewatch.registry import Registry
 from minewatch.topics import TopicAddress, parse_topic
 
 MAX_PAYLOAD_BYTES = 256 * 1024
-DEFAULT_MAX_FUTURE_S = 300.0          # device clocks drift; beyond five minutes it is a wrong clock
-DEFAULT_MAX_AGE_S = 400 * 86400.0     # back-fill of more than a year and a bit is refused
+DEFAULT_MAX_FUTURE_S = 300.0  # device clocks drift; beyond five minutes it is a wrong clock
+DEFAULT_MAX_AGE_S = 400 * 86400.0  # back-fill of more than a year and a bit is refused
 
 RejectCode = Literal[
     "topic_unknown",
@@ -112,7 +112,8 @@ class Gatekeeper:
         if len(payload) > MAX_PAYLOAD_BYTES:
             return Rejected(
                 "payload_too_large",
-                f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}: split the readings over several messages",
+                f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}: "
+                "split the readings over several messages",
                 mine_id,
             )
         if b"\\u0000" in payload:
@@ -162,21 +163,23 @@ class Gatekeeper:
                 mine_id,
             )
         if address.channel == "status":
-            return self._check_times(address, message, [message["ts"]], now, 0)
+            return self._parse_times(address, [message["ts"]], now, {}) or Accepted(address, message)
         if station.kind != address.kind:
             return Rejected(
                 "station_kind_mismatch",
-                f"station {station_id} is a {station.kind} station but published on the "
-                f"{address.kind} topic",
+                f"station {station_id} is a {station.kind} station but published on the {address.kind} topic",
                 mine_id,
             )
         return self._check_readings(address, message, now)
 
     def _check_readings(self, address: TopicAddress, message: dict[str, Any], now: float) -> Verdict:
         readings = message["readings"]
-        message_ts = message["ts"]
-        seen: dict[tuple[str, str], int] = {}
-        stamps = [message_ts]
+        instants: dict[str, float] = {}
+        verdict = self._parse_times(address, [message["ts"], *(r["ts"] for r in readings if "ts" in r)], now, instants)
+        if verdict is not None:
+            return verdict
+        message_t = instants[message["ts"]]
+        seen: dict[tuple[str, float], int] = {}
         for i, reading in enumerate(readings):
             code = reading["parameter"]
             parameter = self.catalogue.get(code)
@@ -194,19 +197,15 @@ class Gatekeeper:
                     f"readings[{i}]: value of {code} is not a finite number",
                     address.mine_id,
                 )
-            ts = reading.get("ts")
-            if ts is not None:
-                stamps.append(ts)
-            key = (code, ts or message_ts)
+            key = (code, instants[reading["ts"]] if "ts" in reading else message_t)
             if key in seen:
                 return Rejected(
                     "duplicate_reading",
-    "value_not_finite",
                     f"readings[{i}] repeats {code} at the same time as readings[{seen[key]}]",
                     address.mine_id,
                 )
             seen[key] = i
-        return self._check_times(address, message, stamps, now, len(readings))
+        return Accepted(address, message, len(readings))
 
     def _check_report(self, address: TopicAddress, message: dict[str, Any]) -> Verdict:
         if message["period"]["kind"] != address.kind:
@@ -218,16 +217,17 @@ class Gatekeeper:
             )
         return Accepted(address, message)
 
-    def _check_times(
-        self, address: TopicAddress, message: dict[str, Any], stamps: list[str], now: float, count: int
-    ) -> Verdict:
-        for stamp in set(stamps):
+    def _parse_times(
+        self, address: TopicAddress, stamps: list[str], now: float, instants: dict[str, float]
+    ) -> Rejected | None:
+        """Parse every distinct timestamp into ``instants``; a rejection if one is unusable."""
+        for stamp in stamps:
+            if stamp in instants:
+                continue
             try:
                 t = datetime.fromisoformat(stamp).timestamp()
             except ValueError as exc:
-                return Rejected(
-                    "timestamp_invalid", f"timestamp {stamp} is not a real time ({exc})", address.mine_id
-                )
+                return Rejected("timestamp_invalid", f"timestamp {stamp} is not a real time ({exc})", address.mine_id)
             if t - now > self.max_future_s:
                 return Rejected(
                     "timestamp_in_future",
@@ -242,4 +242,5 @@ class Gatekeeper:
                     f"{self.max_age_s / 86400:.0f} days); check the device clock or send recent data",
                     address.mine_id,
                 )
-        return Accepted(address, message, count)
+            instants[stamp] = t
+        return None

@@ -1,12 +1,12 @@
 """The ``minewatch`` command.
 
-    minewatch up [--mines N] [--duration S] [--scenario normal|exceedance] [--summary-json]
-    minewatch fleet generate --mines N --seed S [--out FILE]
-    minewatch db migrate
-    minewatch broker-config --out DIR --port P
-    minewatch kafka create-topics
-    minewatch worker | bridge | dispatcher      (long-running services; configured by MINEWATCH_*)
-    minewatch simulate [--interval S] [--duration S] [--scenario ...]
+minewatch up [--mines N] [--duration S] [--scenario normal|exceedance] [--summary-json]
+minewatch fleet generate --mines N --seed S [--out FILE]
+minewatch db migrate
+minewatch broker-config --out DIR --port P
+minewatch kafka create-topics
+minewatch worker | bridge | dispatcher      (long-running services; configured by MINEWATCH_*)
+minewatch simulate [--interval S] [--duration S] [--scenario ...]
 """
 
 from __future__ import annotations
@@ -38,13 +38,19 @@ def _stop_event() -> threading.Event:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from minewatch.stack import UpOptions, up
-
     import os
 
+    from minewatch.stack import UpOptions, up
+
     options = UpOptions(
-        mines=args.mines, duration_s=args.duration, interval_s=args.interval, scenario=args.scenario,
-        seed=args.seed, partitions=args.partitions, run_dir=args.run_dir, registry_path=args.registry,
+        mines=args.mines,
+        duration_s=args.duration,
+        interval_s=args.interval,
+        scenario=args.scenario,
+        seed=args.seed,
+        partitions=args.partitions,
+        run_dir=args.run_dir,
+        registry_path=args.registry,
         db_url=os.environ.get("MINEWATCH_DB_URL") or None,
         webhook_urls=tuple(args.webhook or ()),
     )
@@ -81,8 +87,10 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
 
     registry = Registry.load(args.registry or Settings.from_env().registry_path)
     files = write_broker_config(registry, args.out, port=args.port, host=args.host, secrets_file=args.secrets)
-    print(f"wrote {files.conf}, {files.password_file}, {files.acl_file}; passwords in {files.secrets_file}",
-          file=sys.stderr)
+    print(
+        f"wrote {files.conf}, {files.password_file}, {files.acl_file}; passwords in {files.secrets_file}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -138,11 +146,11 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    import time
+
     from minewatch.registry import Registry
     from simulators.publisher import Publisher, run_simulation
     from simulators.telemetry import TelemetrySimulator, exceedance_target
-
-    import time
 
     _setup_logging(args.log_level)
     settings = Settings.from_env()
@@ -153,17 +161,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         scenario = exceedance_target(registry, start=start, end=start + 20)
         print(json.dumps({"exceedance_target": scenario.__repr__()}), file=sys.stderr)
     with Publisher(settings.mqtt, client_id=f"minewatch-simulator-{settings.instance}") as publisher:
-        run_simulation(TelemetrySimulator(registry, seed=args.seed, scenario=scenario), publisher,
-                       interval_s=args.interval, duration_s=args.duration, stop=_stop_event())
+        run_simulation(
+            TelemetrySimulator(registry, seed=args.seed, scenario=scenario),
+            publisher,
+            interval_s=args.interval,
+            duration_s=args.duration,
+            stop=_stop_event(),
+        )
         publisher.wait_acked(30)
-        print(json.dumps({"published": publisher.published_readings,
-                          "published_messages": publisher.published_messages}))
+        print(
+            json.dumps({"published": publisher.published_readings, "published_messages": publisher.published_messages})
+        )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minewatch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="minewatch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -60,10 +60,7 @@ def describe(error: jsonschema_rs.ValidationError) -> str:
         field = f"{where}.{missing}" if where else str(missing)
         return f"{field} is required"
     if kind == "Not" and where.endswith(".flag"):
-        return (
-            f"{where}: a null value must carry the flag that says why it is missing "
-            "(F, M, S, D, C, T or B), not N"
-        )
+        return f"{where}: a null value must carry the flag that says why it is missing (F, M, S, D, C, T or B), not N"
     prefix = f"{where}: " if where else ""
     return prefix + error.message
 

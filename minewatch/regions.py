@@ -52,9 +52,7 @@ def load_divisions() -> Divisions:
     folder = DATA / "regions"
     with (folder / "guizhou_regions.csv").open(encoding="utf-8") as f:
         regions = {
-            row["region_code"]: Region(
-                row["region_code"], row["region_name"], int(row["green_mine_quota_2020"])
-            )
+            row["region_code"]: Region(row["region_code"], row["region_name"], int(row["green_mine_quota_2020"]))
             for row in csv.DictReader(f)
         }
     with (folder / "guizhou_counties.csv").open(encoding="utf-8") as f:

@@ -145,10 +145,7 @@ class Registry:
     def load(cls, path: str | Path) -> Registry:
         path = Path(path)
         text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            doc = json.loads(text)
-        else:
-            doc = yaml.load(text, Loader=yaml.CSafeLoader)
+        doc = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=yaml.CSafeLoader)
         return cls.from_dict(doc)
 
     def dump(self, path: str | Path) -> None:

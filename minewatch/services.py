@@ -63,8 +63,12 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log_file = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            self.argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self.env, start_new_session=True,
+            self.argv,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,
         )
         log_file.close()
         log.info("started %s (pid %d), log %s", self.name, self.proc.pid, self.log_path)
@@ -132,8 +136,16 @@ class KafkaBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         self.process = ManagedProcess(
             "kafka (tansu)",
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             run_dir / "logs" / "tansu.log",
             env={**os.environ, "RUST_LOG": "warn"},
         )
@@ -168,7 +180,7 @@ class MqttBroker:
 
     def __init__(self, run_dir: Path, conf: Path | None, port: int, *, prefer_mosquitto: bool = True) -> None:
         self.port = port
-        mosquitto = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        mosquitto = shutil.which("mosquitto", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
         self.kind = "mosquitto" if (mosquitto and prefer_mosquitto and conf is not None) else "iotcore"
         self.auth = self.kind == "mosquitto"
         if self.kind == "mosquitto":
@@ -179,8 +191,11 @@ class MqttBroker:
 
     def start(self) -> MqttBroker:
         self.process.start()
-        wait_until(lambda: self.process.check_alive() or port_open("127.0.0.1", self.port), 15,
-                   f"{self.kind} to listen on {self.port}")
+        wait_until(
+            lambda: self.process.check_alive() or port_open("127.0.0.1", self.port),
+            15,
+            f"{self.kind} to listen on {self.port}",
+        )
         return self
 
     def stop(self) -> None:

@@ -1,7 +1,9 @@
 """Runtime settings, read from ``MINEWATCH_*`` environment variables.
 
 Every service reads the same variables, so the embedded stack, docker-compose and the tests
-configure processes the same way. Secrets (passwords inside URLs) never appear in ``repr``:
+configure processes the same way. An MQTT password can be given in the URL or, for a
+service account, looked up in ``MINEWATCH_MQTT_SECRETS`` (the YAML file ``minewatch
+broker-config`` writes). Secrets never appear in ``repr``:
 
 >>> s = Settings.from_env({"MINEWATCH_DB_URL": "postgresql://app:s3cret@db:5432/minewatch",
 ...                        "MINEWATCH_MQTT_URL": "mqtt://bridge:hunter2@broker:1883"})
@@ -28,6 +30,16 @@ DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/minewatch"
 def redact(url: str) -> str:
     """``url`` with any password replaced by ``***`` (safe to log)."""
     return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _secret(path: Path, username: str) -> str:
+    """The password of ``username`` in a YAML secrets file (written by ``minewatch broker-config``)."""
+    import yaml
+
+    secrets = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if username not in secrets:
+        raise ValueError(f"no MQTT password for {username} in {path}")
+    return str(secrets[username])
 
 
 @dataclass(frozen=True)
@@ -72,9 +84,12 @@ class Settings:
         env = os.environ if env is None else env
         default = cls()
         webhooks = env.get("MINEWATCH_WEBHOOK_URLS", "")
+        mqtt = MqttEndpoint.parse(env["MINEWATCH_MQTT_URL"]) if env.get("MINEWATCH_MQTT_URL") else default.mqtt
+        if mqtt.username and mqtt.password is None and env.get("MINEWATCH_MQTT_SECRETS"):
+            mqtt = mqtt.with_credentials(mqtt.username, _secret(Path(env["MINEWATCH_MQTT_SECRETS"]), mqtt.username))
         return cls(
             db_url=env.get("MINEWATCH_DB_URL", default.db_url),
-            mqtt=MqttEndpoint.parse(env["MINEWATCH_MQTT_URL"]) if env.get("MINEWATCH_MQTT_URL") else default.mqtt,
+            mqtt=mqtt,
             kafka_bootstrap=env.get("MINEWATCH_KAFKA_BOOTSTRAP", default.kafka_bootstrap),
             kafka_partitions=int(env.get("MINEWATCH_KAFKA_PARTITIONS", default.kafka_partitions)),
             registry_path=Path(env.get("MINEWATCH_REGISTRY", str(default.registry_path))),

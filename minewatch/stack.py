@@ -106,8 +106,13 @@ def minewatch_command(*args: str) -> list[str]:
 
 @contextlib.contextmanager
 def infrastructure(
-    run_dir: Path, registry: Registry, *, partitions: int, db_url: str | None,
-    webhook_urls: tuple[str, ...], prefer_mosquitto: bool = True,
+    run_dir: Path,
+    registry: Registry,
+    *,
+    partitions: int,
+    db_url: str | None,
+    webhook_urls: tuple[str, ...],
+    prefer_mosquitto: bool = True,
 ) -> Iterator[tuple[Services, MqttBroker, KafkaBroker]]:
     """Database, Kafka and MQTT for ``registry``; yields their connection details."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -123,9 +128,14 @@ def infrastructure(
         mqtt = stack.enter_context(MqttBroker(run_dir, broker_files.conf, mqtt_port, prefer_mosquitto=prefer_mosquitto))
         yield (
             Services(
-                run_dir=run_dir, registry_path=registry_path, db_url=database.url,
-                kafka_bootstrap=kafka.bootstrap, mqtt_port=mqtt_port, mqtt_auth=mqtt.auth,
-                secrets=load_secrets(broker_files.secrets_file), partitions=partitions,
+                run_dir=run_dir,
+                registry_path=registry_path,
+                db_url=database.url,
+                kafka_bootstrap=kafka.bootstrap,
+                mqtt_port=mqtt_port,
+                mqtt_auth=mqtt.auth,
+                secrets=load_secrets(broker_files.secrets_file),
+                partitions=partitions,
                 webhook_urls=webhook_urls,
             ),
             mqtt,
@@ -141,21 +151,28 @@ class MinewatchProcesses:
         logs = services.run_dir / "logs"
         self.ready_file = services.run_dir / "worker.ready"
         self.worker = ManagedProcess(
-            "worker", minewatch_command("worker"), logs / "worker.log",
+            "worker",
+            minewatch_command("worker"),
+            logs / "worker.log",
             services.env(MINEWATCH_READY_FILE=str(self.ready_file)),
         )
-        self.bridge = ManagedProcess("bridge", minewatch_command("bridge"), logs / "bridge.log",
-                                     services.env(BRIDGE_USER))
-        self.dispatcher = ManagedProcess("dispatcher", minewatch_command("dispatcher"), logs / "dispatcher.log",
-                                         services.env(DISPATCHER_USER))
+        self.bridge = ManagedProcess(
+            "bridge", minewatch_command("bridge"), logs / "bridge.log", services.env(BRIDGE_USER)
+        )
+        self.dispatcher = ManagedProcess(
+            "dispatcher", minewatch_command("dispatcher"), logs / "dispatcher.log", services.env(DISPATCHER_USER)
+        )
 
     def start(self, worker_timeout_s: float = 90.0) -> MinewatchProcesses:
         self.ready_file.unlink(missing_ok=True)
         self.worker.start()
         self.dispatcher.start()
         self.bridge.start()
-        wait_until(lambda: self.worker.check_alive() or self.ready_file.exists(), worker_timeout_s,
-                   f"the Faust worker to join its consumer group (log: {self.worker.log_path})")
+        wait_until(
+            lambda: self.worker.check_alive() or self.ready_file.exists(),
+            worker_timeout_s,
+            f"the Faust worker to join its consumer group (log: {self.worker.log_path})",
+        )
         return self
 
     def stop(self) -> None:
@@ -199,8 +216,11 @@ def database_counts(db_url: str, since: datetime) -> Counts:
 def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None = None) -> dict[str, Any]:
     """Run the embedded stack with a simulated fleet; returns (and prints) the summary."""
     run_dir = options.run_dir or Path(".minewatch") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
-    registry = (Registry.load(options.registry_path) if options.registry_path
-                else generate_fleet(options.mines, seed=options.seed))
+    registry = (
+        Registry.load(options.registry_path)
+        if options.registry_path
+        else generate_fleet(options.mines, seed=options.seed)
+    )
     started = datetime.now(UTC)
     stop = threading.Event()
     summary: dict[str, Any] = {}
@@ -208,9 +228,15 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
         receiver = stack.enter_context(WebhookReceiver())
         webhooks = options.webhook_urls or (receiver.url,)
         _status(out, f"starting services in {run_dir} ...")
-        services, mqtt, _ = stack.enter_context(infrastructure(
-            run_dir, registry, partitions=options.partitions, db_url=options.db_url, webhook_urls=webhooks,
-        ))
+        services, mqtt, _ = stack.enter_context(
+            infrastructure(
+                run_dir,
+                registry,
+                partitions=options.partitions,
+                db_url=options.db_url,
+                webhook_urls=webhooks,
+            )
+        )
         _status(out, f"database, Kafka (Tansu) and MQTT ({mqtt.kind}) up; starting worker, bridge, dispatcher ...")
         t0 = time.monotonic()
         stack.enter_context(MinewatchProcesses(services))
@@ -224,9 +250,16 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
         simulator = TelemetrySimulator(registry, seed=options.seed, scenario=scenario)
         publisher = stack.enter_context(Publisher(services.mqtt_endpoint(SIMULATOR_USER)))
         sim_thread = threading.Thread(
-            target=run_simulation, name="simulator", daemon=True,
-            kwargs={"simulator": simulator, "publisher": publisher, "interval_s": options.interval_s,
-                    "duration_s": options.duration_s, "stop": stop},
+            target=run_simulation,
+            name="simulator",
+            daemon=True,
+            kwargs={
+                "simulator": simulator,
+                "publisher": publisher,
+                "interval_s": options.interval_s,
+                "duration_s": options.duration_s,
+                "stop": stop,
+            },
         )
         sim_thread.start()
         try:
@@ -270,8 +303,11 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
         }
         if scenario is not None:
             summary["exceedance_target"] = {
-                "mine_id": scenario.mine_id, "station_id": scenario.station_id,
-                "parameter": scenario.parameter, "limit": scenario.limit, "unit": scenario.unit,
+                "mine_id": scenario.mine_id,
+                "station_id": scenario.station_id,
+                "parameter": scenario.parameter,
+                "limit": scenario.limit,
+                "unit": scenario.unit,
                 "value": scenario.value,
             }
         _status(out, "stopping services ...\n")
@@ -296,18 +332,17 @@ def _progress_line(elapsed: float, publisher: Publisher, counts: Counts, rate: f
     )
 
 
-_last_plain_progress = 0.0
+_last_plain_progress = [0.0]
 
 
 def _status(out: TextIO, text: str, live: bool = False) -> None:
     """A live line on a terminal; without one, a progress line every 10 s (no log flood)."""
-    global _last_plain_progress
     if live and out.isatty():
         out.write("\r\x1b[2K" + text)
     elif live:
-        if time.monotonic() - _last_plain_progress < 10.0:
+        if time.monotonic() - _last_plain_progress[0] < 10.0:
             return
-        _last_plain_progress = time.monotonic()
+        _last_plain_progress[0] = time.monotonic()
         out.write(text + "\n")
     else:
         out.write(text if text.endswith("\n") else text + "\n")

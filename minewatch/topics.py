@@ -41,10 +41,10 @@ BRIDGE_FILTERS = (
 class KafkaTopics:
     """Kafka topic names. All are created explicitly with one partition count (see stack.py)."""
 
-    TELEMETRY = "minewatch.telemetry.v1"      # per-mine batches of validated telemetry, key = mine id
-    STATUS = "minewatch.status.v1"            # device status messages, key = mine id
-    REPORTS = "minewatch.reports.v1"          # self-reports, key = mine id
-    DEAD_LETTER = "minewatch.deadletter.v1"   # every rejected message with its reason
+    TELEMETRY = "minewatch.telemetry.v1"  # per-mine batches of validated telemetry, key = mine id
+    STATUS = "minewatch.status.v1"  # device status messages, key = mine id
+    REPORTS = "minewatch.reports.v1"  # self-reports, key = mine id
+    DEAD_LETTER = "minewatch.deadletter.v1"  # every rejected message with its reason
     EXCEEDANCES = "minewatch.exceedances.v1"  # limit exceedances found by the processors
 
     ALL = (TELEMETRY, STATUS, REPORTS, DEAD_LETTER, EXCEEDANCES)

@@ -26,12 +26,23 @@ class UnitMismatch(ValueError):
 
 # Spellings devices use for the same unit, mapped to the one minewatch writes.
 _ALIASES = {
-    "ug/L": "µg/L", "μg/L": "µg/L", "ug/l": "µg/L", "µg/l": "µg/L",
-    "mg/l": "mg/L", "ng/l": "ng/L",
-    "ug/m3": "µg/m3", "μg/m3": "µg/m3", "mg/Nm3": "mg/m3", "mg/m³": "mg/m3", "µg/m³": "µg/m3",
-    "m³/h": "m3/h", "m³/s": "m3/s",
-    "pH": "dimensionless", "无量纲": "dimensionless",
-    "℃": "°C", "degC": "°C",
+    "ug/L": "µg/L",
+    "μg/L": "µg/L",
+    "ug/l": "µg/L",
+    "µg/l": "µg/L",
+    "mg/l": "mg/L",
+    "ng/l": "ng/L",
+    "ug/m3": "µg/m3",
+    "μg/m3": "µg/m3",
+    "mg/Nm3": "mg/m3",
+    "mg/m³": "mg/m3",
+    "µg/m³": "µg/m3",
+    "m³/h": "m3/h",
+    "m³/s": "m3/s",
+    "pH": "dimensionless",
+    "无量纲": "dimensionless",
+    "℃": "°C",
+    "degC": "°C",
 }
 
 # (dimension, factor to the dimension's base unit)

@@ -17,6 +17,7 @@ Run it with ``minewatch worker``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -50,7 +51,7 @@ app = faust.App(
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
     topic_partitions=settings.kafka_partitions,
-    topic_allow_declare=False,   # topics are created explicitly, one partition count for all
+    topic_allow_declare=False,  # topics are created explicitly, one partition count for all
     topic_disable_leader=True,
     web_enabled=False,
     consumer_auto_offset_reset="earliest",
@@ -66,8 +67,8 @@ reports_topic = app.topic(KafkaTopics.REPORTS, key_serializer="raw", value_seria
 dead_letter_topic = app.topic(KafkaTopics.DEAD_LETTER, key_serializer="raw", value_serializer="raw")
 exceedance_topic = app.topic(KafkaTopics.EXCEEDANCES, key_serializer="raw", value_serializer="raw")
 
-TAKE_MAX = 2000      # records per take; a record is a batch of messages of one mine
-TAKE_WITHIN = 0.05   # seconds to wait for a take to fill
+TAKE_MAX = 2000  # records per take; a record is a batch of messages of one mine
+TAKE_WITHIN = 0.05  # seconds to wait for a take to fill
 
 READINGS_STORED = Counter("minewatch_readings_stored_total", "Readings written to the database")
 RECORDS_REPLAYED = Counter("minewatch_kafka_records_replayed_total", "Records skipped as already stored")
@@ -103,12 +104,12 @@ class Runtime:
             self._connections[name] = conn
         return conn
 
-    async def durably(self, name: str, work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
-        """Run ``work`` on the named connection until it succeeds; only outages are retried."""
+    async def durably(self, name: str, work: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``work(conn, *args)`` on the named connection until it succeeds; only outages are retried."""
         delay = 0.2
         while True:
             try:
-                return await work(await self.connection(name))
+                return await work(await self.connection(name), *args)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 log.warning("%s: database unavailable (%s); retrying in %.1f s", name, exc, delay)
                 self._connections.pop(name, None)
@@ -116,14 +117,10 @@ class Runtime:
                 delay = min(delay * 2, 5.0)
 
 
-_runtime: Runtime | None = None
-
-
+@functools.cache
 def runtime() -> Runtime:
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime(settings)
-    return _runtime
+    """Built on first use, in the worker, so importing this module stays cheap and side-effect free."""
+    return Runtime(settings)
 
 
 async def _reject_record(record: SourceRecord, error: Exception) -> None:
@@ -131,8 +128,12 @@ async def _reject_record(record: SourceRecord, error: Exception) -> None:
     STORAGE_REJECTED.inc()
     mine = record.batch.get("mine_id") if isinstance(record.batch, dict) else None
     letter = dead_letter(
-        "storage", f"{record.topic}/{record.partition}@{record.offset}", orjson.dumps(record.batch),
-        "storage_rejected", f"the database refused this data: {error}", mine,
+        "storage",
+        f"{record.topic}/{record.partition}@{record.offset}",
+        orjson.dumps(record.batch),
+        "storage_rejected",
+        f"the database refused this data: {error}",
+        mine,
         datetime.now(UTC).timestamp(),
     )
     await (await dead_letter_topic.send(key=(mine or "").encode(), value=letter))
@@ -144,8 +145,7 @@ async def store_readings(stream: faust.StreamT) -> None:
     rt = runtime()
     async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
         records = [
-            SourceRecord(e.message.topic, e.message.partition, e.message.offset, decode_batch(e.value))
-            for e in events
+            SourceRecord(e.message.topic, e.message.partition, e.message.offset, decode_batch(e.value)) for e in events
         ]
         await _write_isolating_bad_records(rt, records)
         for event in events:
@@ -162,15 +162,15 @@ async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord])
         DUPLICATE_READINGS.inc(result.duplicates)
 
     try:
-        await rt.durably("readings", lambda conn: write(conn, records))
+        await rt.durably("readings", write, records)
     except psycopg.DatabaseError:
         for record in records:  # find the record the database refuses; store the rest
             try:
-                await rt.durably("readings", lambda conn, r=record: write(conn, [r]))
+                await rt.durably("readings", write, [record])
             except psycopg.DatabaseError as exc:
                 log.error("database refused record %s/%s: %s", record.partition, record.offset, exc)
                 await _reject_record(record, exc)
-                await rt.durably("readings", lambda conn, r=record: ReadingWriter(conn, ids).skip([r]))
+                await rt.durably("readings", lambda conn, r: ReadingWriter(conn, ids).skip([r]), record)
 
 
 @app.agent(telemetry_topic)
@@ -198,12 +198,12 @@ async def raise_alerts(stream: faust.StreamT) -> None:
     rt = runtime()
     async for events in stream.noack_take(500, within=TAKE_WITHIN):
         found = [Exceedance.from_dict(orjson.loads(e.value)) for e in events]
-        await rt.durably("alerts", lambda conn: _record_exceedances(rt, conn, found))
+        await rt.durably("alerts", _record_exceedances, rt, found)
         for event in events:
             await stream.ack(event)
 
 
-async def _record_exceedances(rt: Runtime, conn: psycopg.AsyncConnection, found: list[Exceedance]) -> None:
+async def _record_exceedances(conn: psycopg.AsyncConnection, rt: Runtime, found: list[Exceedance]) -> None:
     store = AlertStore(conn)
     async with conn.transaction():
         async with conn.cursor() as cur:
@@ -241,12 +241,13 @@ async def store_status(stream: faust.StreamT) -> None:
             received = datetime.fromtimestamp(batch["received_at"], UTC)
             for m in batch["messages"]:
                 rows.append((m["mine_id"], m["station_id"], m["ts"], m["state"], m.get("detail"), Jsonb(m), received))
-        await rt.durably("status", lambda conn: _insert_many(
-            conn,
+        await rt.durably(
+            "status",
+            _insert_many,
             "INSERT INTO station_status (mine_id, station_id, ts, state, detail, message, received_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             rows,
-        ))
+        )
         for event in events:
             await stream.ack(event)
 
@@ -261,17 +262,27 @@ async def store_reports(stream: faust.StreamT) -> None:
             report = orjson.loads(event.value)
             received = datetime.fromtimestamp(event.message.timestamp, UTC)
             period = report["period"]
-            rows.append((
-                report["mine_id"], report["report_id"], period["kind"], period["start"], period["end"],
-                report["submitted_at"], sha256(event.value).hexdigest(), Jsonb(report), received,
-            ))
-        await rt.durably("reports", lambda conn: _insert_many(
-            conn,
+            rows.append(
+                (
+                    report["mine_id"],
+                    report["report_id"],
+                    period["kind"],
+                    period["start"],
+                    period["end"],
+                    report["submitted_at"],
+                    sha256(event.value).hexdigest(),
+                    Jsonb(report),
+                    received,
+                )
+            )
+        await rt.durably(
+            "reports",
+            _insert_many,
             "INSERT INTO self_reports (mine_id, report_id, period_kind, period_start, period_end,"
             " submitted_at, sha256, body, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT DO NOTHING",
             rows,
-        ))
+        )
         for event in events:
             await stream.ack(event)
 
@@ -284,19 +295,28 @@ async def store_dead_letters(stream: faust.StreamT) -> None:
         rows = []
         for event in events:
             letter = decode_dead_letter(event.value)
-            rows.append((
-                event.message.partition, event.message.offset,
-                datetime.fromtimestamp(letter["received_at"], UTC), letter["source"], letter["topic"],
-                letter["mine_id"], letter["reason_code"], letter["reason"],
-                letter["payload"].replace("\x00", "\\u0000"), letter["payload_encoding"],
-            ))
-        await rt.durably("dead_letters", lambda conn: _insert_many(
-            conn,
+            rows.append(
+                (
+                    event.message.partition,
+                    event.message.offset,
+                    datetime.fromtimestamp(letter["received_at"], UTC),
+                    letter["source"],
+                    letter["topic"],
+                    letter["mine_id"],
+                    letter["reason_code"],
+                    letter["reason"],
+                    letter["payload"].replace("\x00", "\\u0000"),
+                    letter["payload_encoding"],
+                )
+            )
+        await rt.durably(
+            "dead_letters",
+            _insert_many,
             "INSERT INTO dead_letters (kafka_partition, kafka_offset, received_at, source, topic, mine_id,"
             " reason_code, reason, payload, payload_encoding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT DO NOTHING",
             rows,
-        ))
+        )
         for event in events:
             await stream.ack(event)
 

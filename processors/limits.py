@@ -165,19 +165,14 @@ class InstantaneousLimitCheck:
     [('w01018', 180.0, 'mg/L', 0.8), ('w20120', 1.2, 'mg/L', 0.2)]
     """
 
-    BASIS = (
-        "instantaneous screening of a single reading; the cited standard judges compliance "
-        "on its averaging period"
-    )
+    BASIS = "instantaneous screening of a single reading; the cited standard judges compliance on its averaging period"
 
     def __init__(self, registry: Registry, book: LimitBook) -> None:
         self._limits: dict[tuple[str, str], dict[str, list[Limit]]] = {}
         for mine in registry:
             for station in mine.stations.values():
                 if station.limit_sets:
-                    self._limits[(mine.id, station.id)] = book.for_categories(
-                        station.limit_sets, station.limit_scope
-                    )
+                    self._limits[(mine.id, station.id)] = book.for_categories(station.limit_sets, station.limit_scope)
 
     def check(self, message: dict[str, Any]) -> list[Exceedance]:
         limits = self._limits.get((message["mine_id"], message["station_id"]))

@@ -26,8 +26,16 @@ from minewatch.regions import load_divisions
 from minewatch.registry import Mine, Registry, Sensor, Station
 
 MINERALS: tuple[tuple[str, float], ...] = (
-    ("coal", 0.45), ("limestone", 0.15), ("phosphate", 0.10), ("bauxite", 0.06), ("barite", 0.05),
-    ("manganese", 0.05), ("gold", 0.04), ("lead_zinc", 0.04), ("antimony", 0.03), ("fluorite", 0.03),
+    ("coal", 0.45),
+    ("limestone", 0.15),
+    ("phosphate", 0.10),
+    ("bauxite", 0.06),
+    ("barite", 0.05),
+    ("manganese", 0.05),
+    ("gold", 0.04),
+    ("lead_zinc", 0.04),
+    ("antimony", 0.03),
+    ("fluorite", 0.03),
 )
 SCALES: tuple[tuple[str, float], ...] = (("large", 0.10), ("medium", 0.25), ("small", 0.65))
 

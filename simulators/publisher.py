@@ -16,8 +16,9 @@ from simulators.telemetry import TelemetrySimulator
 class Publisher:
     """A paho client that counts messages and readings once the broker has PUBACKed them."""
 
-    def __init__(self, endpoint: MqttEndpoint, client_id: str = "minewatch-simulator",
-                 max_inflight: int = 1000) -> None:
+    def __init__(
+        self, endpoint: MqttEndpoint, client_id: str = "minewatch-simulator", max_inflight: int = 1000
+    ) -> None:
         self.endpoint = endpoint
         self.published_messages = 0
         self.published_readings = 0

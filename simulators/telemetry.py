@@ -37,12 +37,26 @@ BEIJING = timezone(timedelta(hours=8), "CST")
 
 # parameter -> (baseline, relative noise, lower clamp)
 BASELINES: dict[str, tuple[float, float]] = {
-    "w00000": (12.0, 0.10), "w01001": (7.4, 0.02), "w01018": (42.0, 0.12), "w21003": (4.0, 0.15),
-    "w21011": (0.3, 0.15), "w01012": (25.0, 0.15), "w20120": (40.0, 0.2), "w20115": (5.0, 0.2),
-    "w20119": (30.0, 0.2), "w20123": (0.5, 0.2),
-    "a34013": (18.0, 0.15), "a21026": (120.0, 0.12), "a21002": (90.0, 0.12), "a19001": (11.0, 0.05),
-    "a00000": (25.0, 0.05), "a01011": (12.0, 0.05), "a01012": (85.0, 0.03), "a01013": (-0.4, 0.1),
-    "a01014": (8.0, 0.1), "a21005": (40.0, 0.2),
+    "w00000": (12.0, 0.10),
+    "w01001": (7.4, 0.02),
+    "w01018": (42.0, 0.12),
+    "w21003": (4.0, 0.15),
+    "w21011": (0.3, 0.15),
+    "w01012": (25.0, 0.15),
+    "w20120": (40.0, 0.2),
+    "w20115": (5.0, 0.2),
+    "w20119": (30.0, 0.2),
+    "w20123": (0.5, 0.2),
+    "a34013": (18.0, 0.15),
+    "a21026": (120.0, 0.12),
+    "a21002": (90.0, 0.12),
+    "a19001": (11.0, 0.05),
+    "a00000": (25.0, 0.05),
+    "a01011": (12.0, 0.05),
+    "a01012": (85.0, 0.03),
+    "a01013": (-0.4, 0.1),
+    "a01014": (8.0, 0.1),
+    "a21005": (40.0, 0.2),
 }
 CREEP_MM_PER_DAY = 0.05
 GNSS_NOISE_MM = 2.0
@@ -98,8 +112,9 @@ def beijing_iso(t: float) -> str:
 class TelemetrySimulator:
     """Produces one message per station per sample time for every mine of a registry."""
 
-    def __init__(self, registry: Registry, seed: int = 0, scenario: ExceedanceScenario | None = None,
-                 epoch: float | None = None) -> None:
+    def __init__(
+        self, registry: Registry, seed: int = 0, scenario: ExceedanceScenario | None = None, epoch: float | None = None
+    ) -> None:
         self.registry = registry
         self.rng = random.Random(seed)
         self.scenario = scenario
@@ -120,8 +135,9 @@ class TelemetrySimulator:
                 "ts": ts,
                 "readings": readings,
             }
-            yield SimulatedMessage(telemetry_topic(mine_id, station.kind, station.id), mine_id, station.id,
-                                   payload, len(readings))
+            yield SimulatedMessage(
+                telemetry_topic(mine_id, station.kind, station.id), mine_id, station.id, payload, len(readings)
+            )
 
     def _readings(self, mine_id: str, station: Station, t: float) -> list[dict[str, Any]]:
         rng = self.rng
@@ -143,8 +159,13 @@ class TelemetrySimulator:
             else:
                 value = 0.0
             scenario = self.scenario
-            if (scenario is not None and code == scenario.parameter and station.id == scenario.station_id
-                    and mine_id == scenario.mine_id and scenario.active(t)):
+            if (
+                scenario is not None
+                and code == scenario.parameter
+                and station.id == scenario.station_id
+                and mine_id == scenario.mine_id
+                and scenario.active(t)
+            ):
                 value = scenario.value
             out.append({"parameter": code, "value": round(value, 4), "unit": sensor.unit, "flag": "N"})
         return out

@@ -61,9 +61,7 @@ def drop_database(url: str) -> None:
 
 
 def timescale_available(conn: psycopg.Connection) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-    ).fetchone()
+    row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
     return row is not None
 
 

@@ -51,9 +51,9 @@ class SourceRecord:
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    rows: int            # rows now stored by this write
+    rows: int  # rows now stored by this write
     skipped_records: int  # records at or below the committed offset (replays)
-    duplicates: int       # rows that were already stored (re-sent messages)
+    duplicates: int  # rows that were already stored (re-sent messages)
 
 
 def _escape(text: str) -> str:
@@ -122,8 +122,12 @@ class ReadingWriter:
             "SELECT topic, kafka_partition, committed_offset FROM consumer_offsets"
             " WHERE consumer = %s AND (topic, topic_id, kafka_partition) IN"
             " (SELECT * FROM unnest(%s::text[], %s::text[], %s::int[])) FOR UPDATE",
-            (self.consumer, [p[0] for p in partitions], [self.topic_ids.get(p[0], "") for p in partitions],
-             [p[1] for p in partitions]),
+            (
+                self.consumer,
+                [p[0] for p in partitions],
+                [self.topic_ids.get(p[0], "") for p in partitions],
+                [p[1] for p in partitions],
+            ),
         )
         committed = {(t, p): o for t, p, o in await cur.fetchall()}
         return [r for r in records if r.offset > committed.get((r.topic, r.partition), -1)]
@@ -136,8 +140,7 @@ class ReadingWriter:
 
     async def _copy_tolerating_duplicates(self, payload: bytes) -> tuple[int, int]:
         await self.conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS readings_stage"
-            " (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS readings_stage (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         staged = await self._copy(payload, "readings_stage")
         cur = await self.conn.execute(
@@ -161,6 +164,11 @@ class ReadingWriter:
             " ON CONFLICT (consumer, topic, topic_id, kafka_partition) DO UPDATE"
             " SET committed_offset = GREATEST(consumer_offsets.committed_offset, EXCLUDED.committed_offset),"
             " updated_at = now()",
-            (self.consumer, [k[0] for k in keys], [self.topic_ids.get(k[0], "") for k in keys],
-             [k[1] for k in keys], [latest[k] for k in keys]),
+            (
+                self.consumer,
+                [k[0] for k in keys],
+                [self.topic_ids.get(k[0], "") for k in keys],
+                [k[1] for k in keys],
+                [latest[k] for k in keys],
+            ),
         )

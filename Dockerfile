@@ -1,0 +1,16 @@
+# The minewatch services (bridge, worker, dispatcher, one-shot admin commands) as one image.
+FROM python:3.11-slim-bookworm
+WORKDIR /opt/minewatch
+COPY pyproject.toml README.md ./
+COPY minewatch minewatch
+COPY ingest ingest
+COPY processors processors
+COPY storage storage
+COPY alerts alerts
+COPY simulators simulators
+COPY schemas schemas
+COPY data data
+RUN pip install --no-cache-dir -e . && useradd --system --home /opt/minewatch minewatch
+USER minewatch
+ENTRYPOINT ["minewatch"]
+CMD ["--help"]

