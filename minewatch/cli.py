@@ -37,6 +37,10 @@ def _stop_event() -> threading.Event:
     return stop
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     import os
 
@@ -55,6 +59,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         webhook_urls=tuple(args.webhook or ()),
     )
     logging.getLogger().setLevel(logging.WARNING)
+    # Ctrl-C, and a SIGTERM or SIGINT from a supervisor (even if the shell started us with SIGINT
+    # ignored), end the run the same way: stop the simulator, summarise, stop every process.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     summary = up(options, out=sys.stderr, summary_out=sys.stdout if args.summary_json else None)
     if not args.summary_json:
         for key, value in summary.items():

