@@ -4,31 +4,24 @@ An alert is one *condition* at one mine: the same fingerprint while the alert is
 same alert (repeats raise its occurrence count, not new notifications). Severity uses the
 four warning colours of Chinese early-warning practice, lowest first.
 
-Emission exceedances found by the instantaneous screen are ``yellow``, and ``orange`` when
-the reading is at least twice the limit (超标倍数 >= 1). This is minewatch's default policy,
-configurable, not a rule from a standard.
+An emission exceedance is ``yellow``, and ``orange`` when its worst window is at least twice
+the limit (超标倍数 >= 1). This is minewatch's default policy, configurable, not a rule from a
+standard.
 
->>> from processors.limits import Exceedance
->>> exc = Exceedance("e1", "GZ520201-0001", "WW01", "w01018", "2026-11-26T08:00:00+08:00", 180.0,
-...     "mg/L", "gb8978_t4_post1998_grade1:w01018:其他排污单位", None, 100.0, 0.8,
-...     "GB 8978-1996 表4 ...", "instantaneous")
->>> alert = alert_for_exceedance(exc, region_code="520200", county_code="520201", parameter_name="COD")
->>> alert.severity, alert.category
-('yellow', 'emission_exceedance')
->>> from dataclasses import replace
->>> later = replace(exc, exceedance_id="e2", value=250.0, multiple=1.5)
->>> again = alert_for_exceedance(later, region_code="520200", county_code="520201", parameter_name="COD")
->>> again.fingerprint == alert.fingerprint, again.severity
-(True, 'orange')
+>>> severity_for_multiple(0.8), severity_for_multiple(1.5)
+('yellow', 'orange')
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from processors.limits import Exceedance
+from processors.episodes import Episode
+from processors.limits import Limit
+from processors.windows import CST
 
 SEVERITIES = ("blue", "yellow", "orange", "red")
 
@@ -67,26 +60,91 @@ def severity_for_multiple(multiple: float, orange_from: float = 1.0) -> str:
     return "orange" if multiple >= orange_from else "yellow"
 
 
-def alert_for_exceedance(
-    exc: Exceedance, *, region_code: str, county_code: str | None, parameter_name: str
+def exceedance_alert(
+    e: Episode, limit: Limit, region_code: str, county_code: str | None, parameter_name: str
 ) -> AlertCandidate:
-    bound = f"{exc.limit_upper:g}" if exc.limit_upper is not None else f">= {exc.limit_lower:g}"
-    if exc.limit_lower is not None and exc.limit_upper is not None:
-        bound = f"{exc.limit_lower:g}-{exc.limit_upper:g}"
+    """The alert of an exceedance episode: one per condition (mine, station, limit) while open."""
+    peak = e.peak
+    start, end = (datetime.fromtimestamp(t, CST) for t in (peak.window_start, peak.window_end))
+    window = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} CST"
+    basis = {"instantaneous": "instantaneous value", "hourly_mean": "hourly mean", "daily_mean": "daily mean"}[e.basis]
+    reference = f" at {e.series.reference}" if e.series.reference else ""
+    details: dict[str, Any] = {
+        "exceedance_id": e.exceedance_id,
+        "parameter": e.series.parameter,
+        "reference": e.series.reference,
+        "basis": e.basis,
+        "window_start": datetime.fromtimestamp(peak.window_start, CST).isoformat(),
+        "window_end": datetime.fromtimestamp(peak.window_end, CST).isoformat(),
+        "value": peak.value,
+        "unit": peak.unit,
+        "limit_id": limit.limit_id,
+        "limit_lower": limit.lower,
+        "limit_upper": limit.upper,
+        "multiple": peak.multiple,
+        "valid": peak.n_valid,
+        "required": peak.n_required,
+        "citation": limit.citation,
+        "averaging_clause": limit.basis_clause,
+    }
     return AlertCandidate(
-        fingerprint=fingerprint(Category.EMISSION_EXCEEDANCE, exc.mine_id, exc.station_id, exc.limit_id),
+        fingerprint=fingerprint(
+            Category.EMISSION_EXCEEDANCE, e.series.mine_id, e.series.station_id, limit.limit_id, e.series.reference
+        ),
         category=Category.EMISSION_EXCEEDANCE,
-        severity=severity_for_multiple(exc.multiple),
-        mine_id=exc.mine_id,
-        station_id=exc.station_id,
+        severity=severity_for_multiple(peak.multiple or 0.0),
+        mine_id=e.series.mine_id,
+        station_id=e.series.station_id,
         region_code=region_code,
         county_code=county_code,
-        title=f"{exc.mine_id} {exc.station_id}: {parameter_name} ({exc.parameter}) over its limit",
+        title=f"{e.series.mine_id} {e.series.station_id}: {parameter_name} over its limit ({basis})",
         summary=(
-            f"{parameter_name} {exc.value:g} {exc.unit} at {exc.ts} against limit {bound} {exc.unit} "
-            f"({exc.citation}); {exc.multiple:.2f} times over (超标倍数). Basis: {exc.basis}."
+            f"{parameter_name}{reference} {basis} {peak.value:.4g} {peak.unit} in {window} against "
+            f"{limit.bound_text} ({limit.citation}); {peak.multiple:.2f} times over (超标倍数), from "
+            f"{peak.n_valid} valid values (at least {peak.n_required} required)."
         ),
-        details=exc.to_dict(),
-        occurred_at=exc.ts,
-        event_id=exc.exceedance_id,
+        details=details,
+        occurred_at=datetime.fromtimestamp(peak.window_end, CST).isoformat(),
+        event_id=f"exceedance:{e.exceedance_id}",
+    )
+
+
+QUALITY_SEVERITY = {"offline": "yellow"}  # every other data-quality finding is blue (注意)
+QUALITY_TITLES = {
+    "offline": "no data",
+    "constant_value": "constant value (恒值)",
+    "impossible_value": "impossible value",
+    "out_of_range": "outside the measuring range",
+    "sudden_jump": "sudden jump",
+}
+
+
+def quality_alert(
+    kind: str,
+    mine_id: str,
+    station_id: str,
+    parameter: str | None,
+    detail: str,
+    t: float,
+    event_id: str,
+    *,
+    region_code: str,
+    county_code: str | None,
+    parameter_name: str | None,
+) -> AlertCandidate:
+    """The alert of a data-quality finding: one per (mine, station, parameter, check) while open."""
+    subject = f"{parameter_name} ({parameter})" if parameter else "station"
+    return AlertCandidate(
+        fingerprint=fingerprint(Category.DATA_QUALITY, mine_id, station_id, parameter or "", kind),
+        category=Category.DATA_QUALITY,
+        severity=QUALITY_SEVERITY.get(kind, "blue"),
+        mine_id=mine_id,
+        station_id=station_id,
+        region_code=region_code,
+        county_code=county_code,
+        title=f"{mine_id} {station_id}: {subject}: {QUALITY_TITLES.get(kind, kind)}",
+        summary=f"{subject} at {datetime.fromtimestamp(t, CST).isoformat()}: {detail}.",
+        details={"check": kind, "parameter": parameter, "detail": detail},
+        occurred_at=datetime.fromtimestamp(t, CST).isoformat(),
+        event_id=event_id,
     )

@@ -153,6 +153,40 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    import orjson
+
+    from minewatch.auditfile import exceedance_json, finding_json, read_readings, verdict_json
+    from minewatch.registry import Registry
+    from processors.compliance import audit
+    from processors.limits import LimitBook
+    from processors.quality import QualityMonitor
+    from processors.samples import rules_for_registry
+    from processors.windows import AveragingRules
+
+    registry = Registry.load(args.registry or Settings.from_env().registry_path)
+    mine = registry.mine(args.mine)
+    if mine is None:
+        print(f"mine {args.mine} is not in the registry", file=sys.stderr)
+        return 2
+    book = LimitBook.load()
+    rules = {k: v for k, v in rules_for_registry(registry, book).items() if k[0] == args.mine}
+    result = audit(
+        read_readings(args.file, args.mine), rules, AveragingRules.from_data(book.rules), QualityMonitor(registry)
+    )
+    limits = {limit.limit_id: limit for limit in book.enforced}
+    out = sys.stdout.buffer
+    if args.verdicts:
+        for v in result.verdicts:
+            out.write(orjson.dumps(verdict_json(v)) + b"\n")
+    for e in result.exceedances:
+        limit = limits[e.limit_id]
+        out.write(orjson.dumps(exceedance_json(e, limit.citation, limit.bound_text)) + b"\n")
+    for f in result.findings:
+        out.write(orjson.dumps(finding_json(f)) + b"\n")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import time
 
@@ -238,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "bridge":
             p.add_argument("--linger", type=float, default=0.02, help="seconds to group a mine's messages")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("audit", help="judge a file of historical readings: exceedances and data quality as JSON lines")
+    p.add_argument("--mine", required=True)
+    p.add_argument("file", type=Path, help="readings as JSON lines or CSV (station_id,ts,parameter,value,unit,flag)")
+    p.add_argument("--registry", type=Path)
+    p.add_argument("--verdicts", action="store_true", help="also print every window's verdict")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("simulate", help="publish simulated telemetry to the configured MQTT broker")
     p.add_argument("--registry", type=Path)

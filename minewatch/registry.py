@@ -74,6 +74,7 @@ class Station:
     limit_sets: tuple[str, ...] = ()
     limit_scope: str = "mining"
     slope_id: str | None = None
+    interval_s: float | None = None  # how often the station reports; offline after several missed
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "kind": self.kind, "name": self.name}
@@ -82,6 +83,8 @@ class Station:
             d["limit_scope"] = self.limit_scope
         if self.slope_id:
             d["slope_id"] = self.slope_id
+        if self.interval_s is not None:
+            d["interval_s"] = self.interval_s
         d["sensors"] = [s.to_dict() for s in self.sensors]
         return d
 
@@ -202,4 +205,5 @@ def _station_from_dict(raw: dict[str, Any]) -> Station:
         limit_sets=tuple(raw.get("limit_sets") or ()),
         limit_scope=str(raw.get("limit_scope", "mining")),
         slope_id=raw.get("slope_id"),
+        interval_s=None if raw.get("interval_s") is None else float(raw["interval_s"]),
     )

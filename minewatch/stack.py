@@ -37,6 +37,7 @@ from minewatch.registry import Registry
 from minewatch.services import Database, KafkaBroker, ManagedProcess, MqttBroker, free_port, wait_until
 from minewatch.settings import MqttEndpoint
 from minewatch.topics import KafkaTopics
+from processors.windows import CST
 from simulators.fleet import generate_fleet
 from simulators.publisher import Publisher, run_simulation
 from simulators.telemetry import ExceedanceScenario, TelemetrySimulator, exceedance_target
@@ -204,7 +205,7 @@ def database_counts(db_url: str, since: datetime) -> Counts:
         row = conn.execute(
             """SELECT (SELECT count(*) FROM readings WHERE received_at >= %(s)s),
                       (SELECT count(*) FROM dead_letters WHERE received_at >= %(s)s),
-                      (SELECT count(*) FROM exceedances WHERE detected_at >= %(s)s),
+                      (SELECT count(*) FROM exceedances WHERE opened_at >= %(s)s),
                       (SELECT count(*) FROM alerts WHERE created_at >= %(s)s),
                       (SELECT count(*) FROM alert_deliveries WHERE created_at >= %(s)s AND status = 'sent')""",
             {"s": since},
@@ -242,11 +243,9 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
         stack.enter_context(MinewatchProcesses(services))
         _status(out, f"worker ready after {time.monotonic() - t0:.1f} s; simulating {len(registry)} mines\n")
 
-        scenario: ExceedanceScenario | None = None
         sim_start = time.time()
-        if options.scenario == "exceedance":
-            start = sim_start + min(10.0, options.duration_s / 3)
-            scenario = exceedance_target(registry, start=start, end=start + min(20.0, options.duration_s / 3))
+        plan = simulation_plan(options, registry, sim_start)
+        scenario = plan.scenario
         simulator = TelemetrySimulator(registry, seed=options.seed, scenario=scenario)
         publisher = stack.enter_context(Publisher(services.mqtt_endpoint(SIMULATOR_USER)))
         sim_thread = threading.Thread(
@@ -256,9 +255,11 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
             kwargs={
                 "simulator": simulator,
                 "publisher": publisher,
-                "interval_s": options.interval_s,
+                "interval_s": plan.interval_s,
                 "duration_s": options.duration_s,
                 "stop": stop,
+                "event_start": plan.event_start,
+                "event_step_s": plan.event_step_s,
             },
         )
         sim_thread.start()
@@ -277,7 +278,11 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
                 time.sleep(0.5)
                 counts = database_counts(services.db_url, started)
                 _status(out, _progress_line(time.time() - sim_start, publisher, counts, None), live=True)
-            time.sleep(1.0)  # let the dispatcher finish deliveries raised by the last readings
+            if scenario is not None:  # the judge closes the scenario's hour once the data after it are in
+                while counts.exceedances == 0 and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    counts = database_counts(services.db_url, started)
+            time.sleep(1.5)  # let the dispatcher finish deliveries raised by the last readings
             counts = database_counts(services.db_url, started)
         except KeyboardInterrupt:
             stop.set()
@@ -306,15 +311,52 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
                 "mine_id": scenario.mine_id,
                 "station_id": scenario.station_id,
                 "parameter": scenario.parameter,
+                "limit_id": scenario.limit_id,
                 "limit": scenario.limit,
                 "unit": scenario.unit,
+                "basis": scenario.basis,
                 "value": scenario.value,
+                "from": datetime.fromtimestamp(scenario.start, CST).isoformat(),
+                "to": datetime.fromtimestamp(scenario.end, CST).isoformat(),
             }
         _status(out, "stopping services ...\n")
     if summary_out is not None:
         summary_out.write(json.dumps(summary, ensure_ascii=False) + "\n")
         summary_out.flush()
     return summary
+
+
+@dataclass(frozen=True)
+class SimulationPlan:
+    interval_s: float  # real seconds between ticks
+    event_start: float  # event time of the first tick
+    event_step_s: float  # event seconds between ticks
+    scenario: ExceedanceScenario | None
+
+
+def simulation_plan(options: UpOptions, registry: Registry, now: float) -> SimulationPlan:
+    """Real time for ``normal``; for ``exceedance``, about two hours of minute data replayed.
+
+    The standards judge hourly and daily means, so an exceedance shows only when a whole clock
+    hour is over its limit. The exceedance run publishes minute data for the last ~2 h 10 min of
+    event time within ``duration``: the scenario's station is 1.8 times over its hourly limit for
+    the first full clock hour and back within it the next, so the exceedance opens and closes.
+
+    >>> from simulators.fleet import generate_fleet
+    >>> options = UpOptions(scenario="exceedance", duration_s=60)
+    >>> plan = simulation_plan(options, generate_fleet(10, seed=3), 1795651260.0)
+    >>> plan.event_step_s, round(plan.interval_s, 3), (plan.scenario.end - plan.scenario.start)
+    (60.0, 0.462, 3600.0)
+    >>> plan.scenario.start % 3600, plan.event_start + 130 * 60 <= 1795651260.0
+    (0.0, True)
+    """
+    if options.scenario != "exceedance":
+        return SimulationPlan(options.interval_s, now, options.interval_s, None)
+    step, ticks = 60.0, 130
+    span = ticks * step
+    event_start = (now - span) - ((now - span) % 3600.0)  # a clock hour: the first hour is complete
+    scenario = exceedance_target(registry, start=event_start, end=event_start + 3600.0)
+    return SimulationPlan(options.duration_s / ticks, event_start, step, scenario)
 
 
 def _rate(window: list[tuple[float, int]]) -> float | None:

@@ -45,9 +45,8 @@ class KafkaTopics:
     STATUS = "minewatch.status.v1"  # device status messages, key = mine id
     REPORTS = "minewatch.reports.v1"  # self-reports, key = mine id
     DEAD_LETTER = "minewatch.deadletter.v1"  # every rejected message with its reason
-    EXCEEDANCES = "minewatch.exceedances.v1"  # limit exceedances found by the processors
 
-    ALL = (TELEMETRY, STATUS, REPORTS, DEAD_LETTER, EXCEEDANCES)
+    ALL = (TELEMETRY, STATUS, REPORTS, DEAD_LETTER)
 
 
 class TopicAddress(NamedTuple):

@@ -1,15 +1,25 @@
-"""The minewatch Faust worker: stores telemetry, screens it against emission limits, raises alerts.
+"""The minewatch Faust worker: stores telemetry, judges it against the emission limits the way
+the standards do, checks data quality, raises alerts.
 
-Topics and agents are declared here, plainly; the work itself is done by pure code
-(:mod:`processors.limits`, :mod:`alerts.model`) and thin writers (:mod:`storage.readings`,
+Topics, agents and timers are declared here, plainly; the work is done by pure code
+(:mod:`processors.compliance` and the modules it uses, :mod:`processors.quality`,
+:mod:`alerts.model`) and thin database shells (:mod:`storage.readings`, :mod:`processors.judge`,
 :mod:`alerts.store`).
 
+* ``store_readings`` writes readings, their minute aggregates, the windows now pending
+  judgement and each station's watermark, in one transaction per batch;
+* the ``judge_windows`` timer judges the windows that are due and keeps verdicts, exceedance
+  episodes and their alerts in step (all its state is in the database);
+* ``check_quality`` runs the data-quality checks on the stream; the ``watch_offline`` timer
+  finds stations that went silent (a silent station sends nothing to react to);
+* the other agents store device status, self-reports and dead letters.
+
 Delivery guarantees. Every agent takes events with ``noack_take`` and acknowledges them only
-after its work is durable (rows committed, exceedances accepted by Kafka), so Faust never
-commits an offset past unfinished work: a crash replays, and the writers make replays
-harmless (Kafka offsets stored with the rows, unique keys, idempotent alert events). A
-database outage is retried with backoff, never skipped. A record the database refuses for
-its content is isolated and sent to the dead-letter topic instead of blocking its partition.
+after its work is durable, so Faust never commits an offset past unfinished work: a crash
+replays, and the writers make replays harmless (Kafka offsets stored with the rows, unique
+keys, idempotent findings and alert events). A database outage is retried with backoff, never
+skipped. A record the database refuses for its content is isolated and sent to the dead-letter
+topic instead of blocking its partition.
 
 Run it with ``minewatch worker``.
 """
@@ -32,7 +42,7 @@ import psycopg
 from prometheus_client import Counter
 from psycopg.types.json import Jsonb
 
-from alerts.model import alert_for_exceedance
+from alerts.model import AlertCandidate, exceedance_alert, quality_alert
 from alerts.store import AlertStore, delivery_targets
 from minewatch.kafka import topic_ids
 from minewatch.parameters import load_parameters
@@ -40,7 +50,12 @@ from minewatch.records import dead_letter, decode_batch, decode_dead_letter
 from minewatch.registry import Registry
 from minewatch.settings import Settings
 from minewatch.topics import KafkaTopics
-from processors.limits import Exceedance, InstantaneousLimitCheck, LimitBook
+from processors.episodes import Episode
+from processors.judge import WindowJudge
+from processors.limits import Limit, LimitBook
+from processors.quality import QualityFinding, QualityMonitor, offline_watch
+from processors.samples import readings_of_batch, rules_for_registry
+from processors.windows import AveragingRules
 from storage.readings import ReadingWriter, SourceRecord
 
 log = logging.getLogger("minewatch.worker")
@@ -65,15 +80,18 @@ telemetry_topic = app.topic(KafkaTopics.TELEMETRY, key_serializer="raw", value_s
 status_topic = app.topic(KafkaTopics.STATUS, key_serializer="raw", value_serializer="raw")
 reports_topic = app.topic(KafkaTopics.REPORTS, key_serializer="raw", value_serializer="raw")
 dead_letter_topic = app.topic(KafkaTopics.DEAD_LETTER, key_serializer="raw", value_serializer="raw")
-exceedance_topic = app.topic(KafkaTopics.EXCEEDANCES, key_serializer="raw", value_serializer="raw")
 
 TAKE_MAX = 2000  # records per take; a record is a batch of messages of one mine
 TAKE_WITHIN = 0.05  # seconds to wait for a take to fill
+JUDGE_EVERY_S = 0.5
+OFFLINE_EVERY_S = 10.0
 
 READINGS_STORED = Counter("minewatch_readings_stored_total", "Readings written to the database")
 RECORDS_REPLAYED = Counter("minewatch_kafka_records_replayed_total", "Records skipped as already stored")
 DUPLICATE_READINGS = Counter("minewatch_duplicate_readings_total", "Re-sent readings already stored")
-EXCEEDANCES_FOUND = Counter("minewatch_exceedances_total", "Limit exceedances found", ["parameter"])
+JUDGED_WINDOWS = Counter("minewatch_windows_judged_total", "Averaging windows judged")
+EXCEEDANCES_OPENED = Counter("minewatch_exceedances_opened_total", "Exceedance episodes opened")
+QUALITY_FINDINGS = Counter("minewatch_quality_findings_total", "Data-quality findings", ["check", "cleared"])
 ALERTS_OPENED = Counter("minewatch_alerts_opened_total", "Alerts opened", ["category", "severity"])
 STORAGE_REJECTED = Counter("minewatch_storage_rejected_total", "Records the database refused")
 
@@ -81,15 +99,42 @@ T = TypeVar("T")
 
 
 class Runtime:
-    """What the agents share: the registry, the detectors and one connection per agent."""
+    """What the agents share: the registry, the rules and checks, one connection per agent."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.registry = Registry.load(settings.registry_path)
-        self.limit_check = InstantaneousLimitCheck(self.registry, LimitBook.load())
         self.parameters = load_parameters()
+        book = LimitBook.load()
+        self.rules = rules_for_registry(self.registry, book)
+        self.limits = {limit.limit_id: limit for limit in book.enforced}
+        self.judge = WindowJudge(
+            self.rules, AveragingRules.from_data(book.rules), self.limits, self.exceedance_alert, self.targets
+        )
+        self.quality = QualityMonitor(self.registry, track_offline=False)
+        self.offline = offline_watch(self.registry, self.quality.settings)
+        started = datetime.now(UTC).timestamp()
+        for mine in self.registry:  # a registered station that never reports is offline too
+            for station in mine.stations.values():
+                self.offline.seen(f"{mine.id}/{station.id}", started)
         self.topic_ids: dict[str, str] | None = None
         self._connections: dict[str, psycopg.AsyncConnection] = {}
+
+    def targets(self, candidate: AlertCandidate) -> list[tuple[str, str]]:
+        return delivery_targets(candidate, self.settings.webhook_urls)
+
+    def exceedance_alert(self, episode: Episode, limit: Limit) -> AlertCandidate | None:
+        mine = self.registry.mine(episode.series.mine_id)
+        if mine is None:
+            return None
+        parameter = self.parameters.get(episode.series.parameter)
+        return exceedance_alert(
+            episode,
+            limit,
+            mine.region_code,
+            mine.county_code,
+            parameter.name if parameter else episode.series.parameter,
+        )
 
     async def kafka_topic_ids(self) -> dict[str, str]:
         """Topic ids tie stored offsets to this incarnation of each topic (see storage.readings)."""
@@ -156,7 +201,7 @@ async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord])
     ids = await rt.kafka_topic_ids()
 
     async def write(conn: psycopg.AsyncConnection, batch: list[SourceRecord]) -> None:
-        result = await ReadingWriter(conn, ids).write(batch)
+        result = await ReadingWriter(conn, ids, rules=rt.rules).write(batch)
         READINGS_STORED.inc(result.rows)
         RECORDS_REPLAYED.inc(result.skipped_records)
         DUPLICATE_READINGS.inc(result.duplicates)
@@ -174,61 +219,99 @@ async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord])
 
 
 @app.agent(telemetry_topic)
-async def screen_limits(stream: faust.StreamT) -> None:
-    """Telemetry batches -> exceedances (instantaneous screening against the station's limits)."""
+async def check_quality(stream: faust.StreamT) -> None:
+    """Telemetry batches -> data-quality findings (constant, impossible, out of range, jumps)."""
     rt = runtime()
     async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
-        pending = []
+        now = datetime.now(UTC).timestamp()
+        findings = []
         for event in events:
-            for message in decode_batch(event.value)["messages"]:
-                for exc in rt.limit_check.check(message):
-                    EXCEEDANCES_FOUND.labels(exc.parameter).inc()
-                    pending.append(
-                        await exceedance_topic.send(key=exc.mine_id.encode(), value=orjson.dumps(exc.to_dict()))
-                    )
-        if pending:
-            await asyncio.gather(*pending)  # accepted by Kafka before the telemetry is acknowledged
+            findings += rt.quality.observe(readings_of_batch(decode_batch(event.value)), arrived_at=now)
+        if findings:
+            await rt.durably("quality", _record_findings, rt, findings)
         for event in events:
             await stream.ack(event)
 
 
-@app.agent(exceedance_topic)
-async def raise_alerts(stream: faust.StreamT) -> None:
-    """Exceedances -> ``exceedances`` rows and alerts with their deliveries, in one transaction."""
-    rt = runtime()
-    async for events in stream.noack_take(500, within=TAKE_WITHIN):
-        found = [Exceedance.from_dict(orjson.loads(e.value)) for e in events]
-        await rt.durably("alerts", _record_exceedances, rt, found)
-        for event in events:
-            await stream.ack(event)
-
-
-async def _record_exceedances(conn: psycopg.AsyncConnection, rt: Runtime, found: list[Exceedance]) -> None:
+async def _record_findings(conn: psycopg.AsyncConnection, rt: Runtime, findings: list[QualityFinding]) -> None:
     store = AlertStore(conn)
     async with conn.transaction():
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO exceedances (exceedance_id, mine_id, station_id, parameter, ts, value, unit,"
-                " limit_id, limit_lower, limit_upper, multiple, citation, basis)"
-                " VALUES (%(exceedance_id)s, %(mine_id)s, %(station_id)s, %(parameter)s, %(ts)s, %(value)s,"
-                " %(unit)s, %(limit_id)s, %(limit_lower)s, %(limit_upper)s, %(multiple)s, %(citation)s,"
-                " %(basis)s) ON CONFLICT DO NOTHING",
-                [e.to_dict() for e in found],
+        for f in findings:
+            QUALITY_FINDINGS.labels(f.finding.kind, str(f.finding.cleared).lower()).inc()
+            finding_id = sha256(
+                f"{f.mine_id}|{f.station_id}|{f.parameter}|{f.finding.kind}|{f.finding.t}|{f.finding.cleared}".encode()
+            ).hexdigest()[:24]
+            cur = await conn.execute(
+                "INSERT INTO quality_findings (finding_id, mine_id, station_id, parameter, kind, t, detail, value,"
+                " cleared) VALUES (%s, %s, %s, %s, %s, to_timestamp(%s), %s, %s, %s) ON CONFLICT DO NOTHING",
+                (
+                    finding_id,
+                    f.mine_id,
+                    f.station_id,
+                    f.parameter,
+                    f.finding.kind,
+                    f.finding.t,
+                    f.finding.detail,
+                    f.finding.value,
+                    f.finding.cleared,
+                ),
             )
-        for exc in found:
-            mine = rt.registry.mine(exc.mine_id)
-            if mine is None:
+            mine = rt.registry.mine(f.mine_id)
+            if f.finding.cleared or cur.rowcount == 0 or mine is None:
                 continue
-            parameter = rt.parameters.get(exc.parameter)
-            candidate = alert_for_exceedance(
-                exc,
+            parameter = rt.parameters.get(f.parameter) if f.parameter else None
+            candidate = quality_alert(
+                f.finding.kind,
+                f.mine_id,
+                f.station_id,
+                f.parameter,
+                f.finding.detail,
+                f.finding.t,
+                f"quality:{finding_id}",
                 region_code=mine.region_code,
                 county_code=mine.county_code,
-                parameter_name=parameter.name if parameter else exc.parameter,
+                parameter_name=parameter.name if parameter else f.parameter,
             )
-            raised = await store.raise_alert(candidate, delivery_targets(candidate, rt.settings.webhook_urls))
-            if raised.new_alert:
+            if (await store.raise_alert(candidate, rt.targets(candidate))).new_alert:
                 ALERTS_OPENED.labels(candidate.category, candidate.severity).inc()
+
+
+@app.timer(interval=JUDGE_EVERY_S)
+async def judge_windows() -> None:
+    """Judge the averaging windows that are due; keep verdicts and exceedances up to date."""
+    rt = runtime()
+    while True:
+        report = await rt.durably("judge", rt.judge.run_once)
+        JUDGED_WINDOWS.inc(report.windows)
+        for _ in report.opened:
+            EXCEEDANCES_OPENED.inc()
+        if report.windows < rt.judge.timing.batch:
+            return
+
+
+@app.timer(interval=OFFLINE_EVERY_S)
+async def watch_offline() -> None:
+    """Stations silent for too long, by when their data last arrived (kept in the database)."""
+    rt = runtime()
+    rows = await rt.durably("offline", _last_heard)
+    findings = [
+        QualityFinding(mine_id, station_id, None, f)
+        for mine_id, station_id, received in rows
+        for f in rt.offline.seen(f"{mine_id}/{station_id}", received)
+    ]
+    findings += [
+        QualityFinding(*station.split("/", 1), None, f)
+        for station, f in rt.offline.check(datetime.now(UTC).timestamp())
+    ]
+    if findings:
+        await rt.durably("quality", _record_findings, rt, findings)
+
+
+async def _last_heard(conn: psycopg.AsyncConnection) -> list[tuple[str, str, float]]:
+    cur = await conn.execute(
+        "SELECT mine_id, station_id, extract(epoch FROM received_at)::float8 FROM station_watermarks"
+    )
+    return await cur.fetchall()
 
 
 @app.agent(status_topic)

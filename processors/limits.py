@@ -1,58 +1,56 @@
-"""Emission limits as cited data, and the first limit check: instantaneous value against limit.
+"""Discharge and emission limits as cited data, and which of them apply to a station.
 
-The limit data is ``data/limits/limits.yaml`` (from shared/reference/limits, with the citation
-of every number). An entry whose ``confidence`` is ``unknown`` is never enforced, and neither
-is one without a numeric bound.
+The data is ``data/limits/limits.yaml`` (version 2): one entry per (standard, table, category,
+parameter, scope row), each with its citation, unit, bounds, averaging basis, O2 reference,
+applicability and confidence. An entry whose ``confidence`` is ``unknown`` is never enforced,
+and neither is one without a numeric bound or without an HJ 212 parameter code.
 
-Which entries apply to a station is configuration: the station's ``limit_sets`` name limit
-categories, and its ``limit_scope`` says which scope row of a table applies where a table has
-several (GB 8978-1996 Table 4 gives suspended solids separately for 采矿、选矿、选煤工业).
-
-The check here is a *screening* check: each valid reading (flag N) is compared with the
-limit value as it stands. The standards judge most limits on hourly or daily means
-(GB 8978-1996 cl. 5.2, GB 16297-1996 cl. 8.2); exceedances found here say so in ``basis``.
+A station's registry entry names its limit sets (``limit_sets``, categories of the data file)
+and the scope row that applies where a table has several (``limit_scope``): GB 8978-1996 Table 4
+gives suspended solids separately for 采矿、选矿、选煤工业. Picking the sets is the permit's job
+(see :func:`suggested_limit_sets` for the defaults the simulator uses).
 
 超标倍数 (multiple over the limit) is ``(value - limit) / limit`` for an upper limit and
 ``(limit - value) / limit`` for a lower one.
 
 >>> book = LimitBook.load()
->>> limit = book.limit("gb8978_t4_post1998_grade1", "w01018", "mining")
->>> limit.upper, limit.unit, limit.standard
-(100.0, 'mg/L', 'GB 8978-1996')
->>> limit.judge(150.0)
-0.5
->>> limit.judge(99.9) is None
-True
+>>> cod = book.limit("gb8978_t4_post1998_grade1", "w01018", "mining")
+>>> cod.upper, cod.unit, cod.basis, cod.standard
+(100.0, 'mg/L', 'daily_mean', 'GB 8978-1996')
+>>> cod.judge(150.0), cod.judge(100.0)
+(0.5, None)
 >>> ph = book.limit("gb8978_t4_post1998_grade1", "w01001", "mining")
->>> ph.lower, ph.upper, ph.judge(5.7)
-(6.0, 9.0, 0.05)
+>>> ph.lower, ph.upper, ph.judge(5.7), ph.basis
+(6.0, 9.0, 0.05, 'instantaneous')
+>>> book.limit("gb13271_t2_new_coal", "a34013", "mining").reference_o2
+9.0
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from minewatch.parameters import load_parameters
 from minewatch.paths import DATA
-from minewatch.registry import Registry
-from minewatch.units import UnitMismatch, canonical, convert
+from minewatch.registry import Station
+from minewatch.units import canonical, convertible
 
 LIMITS_FILE = DATA / "limits" / "limits.yaml"
+BASES = ("instantaneous", "hourly_mean", "daily_mean")
 
-# Scope rows that apply to a discharger profile, best first. A table row without a scope
+# Scope rows that apply to a discharger profile, best first. A table row without a scope row
 # applies to every discharger.
 SCOPE_PREFERENCES: dict[str, tuple[str, ...]] = {
     "mining": ("采矿、选矿、选煤工业", "其他排污单位", "一切排污单位", "其它"),
     "lode_gold_dressing": ("脉金选矿", "其他排污单位", "一切排污单位", "其它"),
     "other": ("其他排污单位", "一切排污单位", "其它"),
 }
-_SCOPE_ROW = re.compile(r"scope row: ([^;]*?)(?:;|\.\s|\.$|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +61,31 @@ class Limit:
     standard: str
     table: str
     category: str
+    scope_row: str | None
     parameter: str
     unit: str
     lower: float | None
     upper: float | None
-    averaging: str
+    basis: str
+    basis_clause: str
+    basis_confidence: str
+    reference_o2: float | None
+    effective_from: date | None
     confidence: str
-    scope_row: str | None
     source: str
 
     @property
     def citation(self) -> str:
         scope = f", row {self.scope_row}" if self.scope_row else ""
         return f"{self.standard} {self.table}{scope}"
+
+    @property
+    def bound_text(self) -> str:
+        if self.lower is not None and self.upper is not None:
+            return f"{self.lower:g}-{self.upper:g} {self.unit}"
+        if self.upper is not None:
+            return f"<= {self.upper:g} {self.unit}"
+        return f">= {self.lower:g} {self.unit}"
 
     def judge(self, value: float) -> float | None:
         """超标倍数 of ``value`` (in this limit's unit), or None when it is within the limit."""
@@ -85,39 +95,46 @@ class Limit:
             return round((self.lower - value) / self.lower, 6) if self.lower else float("inf")
         return None
 
+    def in_force_on(self, day: date) -> bool:
+        return self.effective_from is None or day >= self.effective_from
+
 
 @dataclass(frozen=True, slots=True)
-class Exceedance:
-    """A valid reading beyond a limit. ``value`` is in the limit's unit."""
+class Unenforced:
+    """A limit entry that applies on paper but is not enforced, and why."""
 
-    exceedance_id: str
-    mine_id: str
-    station_id: str
-    parameter: str
-    ts: str
-    value: float
-    unit: str
-    limit_id: str
-    limit_lower: float | None
-    limit_upper: float | None
-    multiple: float
-    citation: str
-    basis: str
+    category: str
+    standard: str
+    parameter: str | None
+    parameter_name: str
+    reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Exceedance:
-        return cls(**{name: d[name] for name in cls.__slots__})
+@dataclass(frozen=True)
+class StationLimits:
+    """The enforced limits of one station, by parameter, and what is not enforced."""
+
+    by_parameter: dict[str, tuple[Limit, ...]] = field(default_factory=dict)
+    unenforced: tuple[Unenforced, ...] = ()
+
+    def bases(self, parameter: str) -> set[str]:
+        return {limit.basis for limit in self.by_parameter.get(parameter, ())}
+
+    def references(self, parameter: str) -> set[float | None]:
+        return {limit.reference_o2 for limit in self.by_parameter.get(parameter, ())}
+
+    def __bool__(self) -> bool:
+        return bool(self.by_parameter)
 
 
 class LimitBook:
-    """All limits from the data file, indexed by (category, parameter code)."""
+    """All limit entries of the data file, indexed by (category, parameter code)."""
 
-    def __init__(self, entries: list[dict[str, Any]]) -> None:
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.rules: dict[str, Any] = doc.get("averaging_rules", {})
+        self.entries: list[dict[str, Any]] = doc["entries"]
         self._by_key: dict[tuple[str, str], list[Limit]] = {}
-        for entry in entries:
+        for entry in self.entries:
             limit = _limit_from_entry(entry)
             if limit is not None:
                 self._by_key.setdefault((limit.category, limit.parameter), []).append(limit)
@@ -126,95 +143,88 @@ class LimitBook:
     def load(cls, path: Path = LIMITS_FILE) -> LimitBook:
         return _load_book(path)
 
+    @property
+    def enforced(self) -> list[Limit]:
+        return [limit for limits in self._by_key.values() for limit in limits]
+
     def limit(self, category: str, parameter: str, scope: str) -> Limit | None:
         """The enforceable limit of ``parameter`` in ``category`` for a discharger ``scope``."""
-        candidates = self._by_key.get((category, parameter), [])
         preferences = SCOPE_PREFERENCES.get(scope, SCOPE_PREFERENCES["other"])
         best: tuple[int, Limit] | None = None
-        for limit in candidates:
+        for limit in self._by_key.get((category, parameter), []):
             rank = _scope_rank(limit.scope_row, preferences)
             if rank is not None and (best is None or rank < best[0]):
                 best = (rank, limit)
         return None if best is None else best[1]
 
-    def for_categories(self, categories: tuple[str, ...], scope: str) -> dict[str, list[Limit]]:
-        """Every enforceable limit of the given categories, by parameter code."""
-        out: dict[str, list[Limit]] = {}
+    def for_station(self, station: Station) -> StationLimits:
+        """Every enforced limit of the station's limit sets, and the entries that are not enforced."""
+        by_parameter: dict[str, list[Limit]] = {}
         for category, parameter in self._by_key:
-            if category in categories:
-                limit = self.limit(category, parameter, scope)
-                if limit is not None and limit not in out.get(parameter, []):
-                    out.setdefault(parameter, []).append(limit)
-        return out
+            if category in station.limit_sets:
+                limit = self.limit(category, parameter, station.limit_scope)
+                if limit is not None and limit.basis in BASES and limit not in by_parameter.get(parameter, []):
+                    by_parameter.setdefault(parameter, []).append(limit)
+        unenforced = tuple(
+            Unenforced(e["category"], e["standard"], e.get("parameter"), e.get("parameter_cn") or "", reason)
+            for e in self.entries
+            if e["category"] in station.limit_sets and (reason := _why_unenforced(e)) is not None
+        )
+        return StationLimits({p: tuple(v) for p, v in by_parameter.items()}, unenforced)
 
 
-class InstantaneousLimitCheck:
-    """Compares each valid reading of a telemetry message with its station's limits.
+def suggested_limit_sets(
+    mineral: str, kind: str, *, receiving_water: str = "III", built: date | None = None
+) -> tuple[tuple[str, ...], str]:
+    """Default (limit sets, scope) for a station: what a permit would typically name.
 
-    >>> from minewatch.registry import Registry
-    >>> registry = Registry.from_dict({"version": 1, "mines": [{"id": "GZ520201-0001",
-    ...     "name": "demo", "region_code": "520200", "county_code": "520201", "mineral": "barite",
-    ...     "stations": [{"id": "WW01", "kind": "wastewater",
-    ...                   "limit_sets": ["gb8978_t1_first_class", "gb8978_t4_post1998_grade1"]}]}]})
-    >>> check = InstantaneousLimitCheck(registry, LimitBook.load())
-    >>> message = {"mine_id": "GZ520201-0001", "station_id": "WW01", "ts": "2026-11-26T08:00:00+08:00",
-    ...     "readings": [{"parameter": "w01018", "value": 180.0, "unit": "mg/L", "flag": "N"},
-    ...                  {"parameter": "w20120", "value": 1200.0, "unit": "µg/L", "flag": "N"},
-    ...                  {"parameter": "w01012", "value": 900.0, "unit": "mg/L", "flag": "D"}]}
-    >>> [(e.parameter, e.value, e.unit, e.multiple) for e in check.check(message)]
-    [('w01018', 180.0, 'mg/L', 0.8), ('w20120', 1.2, 'mg/L', 0.2)]
+    A national sector standard replaces the integrated one (GB 8978-1996 cl. 1.2/1.3,
+    GB 16297-1996 cl. 1.2): coal mines follow GB 20426-2006, whose values are unknown here, so
+    nothing is enforced for them. GB 8978's grade follows the receiving water (cl. 4.1:
+    GB 3838 class III -> grade 1, class IV/V -> grade 2, a sewer to a secondary WWTP -> grade 3),
+    and its table the build (EIA approval) date (cl. 4.2.2).
+
+    >>> suggested_limit_sets("barite", "wastewater", receiving_water="IV")
+    (('gb8978_t1_first_class', 'gb8978_t4_post1998_grade2'), 'mining')
+    >>> suggested_limit_sets("coal", "wastewater", built=date(2005, 1, 1))
+    (('coal_mine_water_existing',), 'mining')
     """
-
-    BASIS = "instantaneous screening of a single reading; the cited standard judges compliance on its averaging period"
-
-    def __init__(self, registry: Registry, book: LimitBook) -> None:
-        self._limits: dict[tuple[str, str], dict[str, list[Limit]]] = {}
-        for mine in registry:
-            for station in mine.stations.values():
-                if station.limit_sets:
-                    self._limits[(mine.id, station.id)] = book.for_categories(station.limit_sets, station.limit_scope)
-
-    def check(self, message: dict[str, Any]) -> list[Exceedance]:
-        limits = self._limits.get((message["mine_id"], message["station_id"]))
-        if not limits:
-            return []
-        found: list[Exceedance] = []
-        for reading in message["readings"]:
-            applicable = limits.get(reading["parameter"])
-            value = reading["value"]
-            if not applicable or value is None or reading["flag"] != "N":
-                continue
-            for limit in applicable:
-                try:
-                    comparable = convert(value, reading["unit"], limit.unit)
-                except UnitMismatch:
-                    continue  # the gate admits only known units; a limit in other units is not judged here
-                multiple = limit.judge(comparable)
-                if multiple is not None:
-                    found.append(_exceedance(message, reading, limit, comparable, multiple, self.BASIS))
-        return found
+    scope = "lode_gold_dressing" if mineral == "gold" else "mining"
+    new = built is None or built >= date(1998, 1, 1)
+    if mineral == "coal":
+        if kind == "wastewater":
+            new_line = built is None or built >= date(2006, 10, 1)
+            return (("coal_mine_water_new",) if new_line else ("coal_mine_water_existing",)), scope
+        return ("coal_processing_air_stack",), scope
+    if mineral in ("lead_zinc", "copper", "nickel", "cobalt", "iron"):
+        return (), scope  # GB 25466/25467/28661 apply; their values are not in the data
+    if kind == "wastewater":
+        grade = {"I": "1", "II": "1", "III": "1", "IV": "2", "V": "2", "sewer": "3"}.get(receiving_water, "1")
+        table = "t4_post1998" if new else "t2_pre1998"
+        return ("gb8978_t1_first_class", f"gb8978_{table}_grade{grade}"), scope
+    if kind == "emission":
+        built_new = built is None or built >= date(1997, 1, 1)
+        return (("gb16297_t2_new_source_stack",) if built_new else ("gb16297_t1_existing_source_stack",)), scope
+    return (), scope
 
 
-def _exceedance(
-    message: dict[str, Any], reading: dict[str, Any], limit: Limit, value: float, multiple: float, basis: str
-) -> Exceedance:
-    ts = reading.get("ts") or message["ts"]
-    key = f"{message['mine_id']}|{message['station_id']}|{reading['parameter']}|{ts}|{limit.limit_id}"
-    return Exceedance(
-        exceedance_id=hashlib.sha1(key.encode()).hexdigest()[:24],
-        mine_id=message["mine_id"],
-        station_id=message["station_id"],
-        parameter=reading["parameter"],
-        ts=ts,
-        value=value,
-        unit=limit.unit,
-        limit_id=limit.limit_id,
-        limit_lower=limit.lower,
-        limit_upper=limit.upper,
-        multiple=multiple,
-        citation=limit.citation,
-        basis=basis,
-    )
+def _why_unenforced(entry: dict[str, Any]) -> str | None:
+    catalogue = load_parameters()
+    if entry["confidence"] == "unknown":
+        return "value unknown: the standard's text was not available (see data/limits/VERIFICATION-2026-11.md)"
+    if not entry.get("parameter"):
+        return "no HJ 212 parameter code to match readings"
+    if entry.get("lower") is None and entry.get("upper") is None:
+        return f"no numeric bound ({entry.get('limit_text') or 'none'})"
+    if entry["averaging"]["basis"] not in BASES:
+        return f"judged as a {entry['averaging']['basis'].replace('_', ' ')} from production records, not telemetry"
+    parameter = catalogue.get(entry["parameter"])
+    if parameter is not None and not convertible(parameter.unit, entry["unit"]):
+        return (
+            f"the limit is in {entry['unit']} but HJ 212-2017 reports {entry['parameter']} in {parameter.unit}; "
+            "the two are not comparable"
+        )
+    return None
 
 
 def _scope_rank(scope_row: str | None, preferences: tuple[str, ...]) -> int | None:
@@ -227,30 +237,30 @@ def _scope_rank(scope_row: str | None, preferences: tuple[str, ...]) -> int | No
 
 
 def _limit_from_entry(entry: dict[str, Any]) -> Limit | None:
-    code = entry.get("code_hj212")
-    lower, upper = entry.get("min"), entry.get("max")
-    if entry.get("confidence") == "unknown" or not code or (lower is None and upper is None):
+    if _why_unenforced(entry) is not None:
         return None
-    scope = _SCOPE_ROW.search(entry.get("applicability") or "")
-    scope_row = scope.group(1).strip() if scope else None
-    unit = canonical(str(entry["unit"]).split(" (")[0].strip())
+    applicability = entry.get("applicability") or {}
+    effective = applicability.get("effective_from")
     return Limit(
-        limit_id=f"{entry['category']}:{code}:{scope_row or '*'}",
+        limit_id=entry["id"],
         standard=entry["standard"],
         table=entry["table"],
         category=entry["category"],
-        parameter=code,
-        unit=unit,
-        lower=None if lower is None else float(lower),
-        upper=None if upper is None else float(upper),
-        averaging=entry.get("averaging") or "",
+        scope_row=entry.get("scope_row"),
+        parameter=entry["parameter"],
+        unit=canonical(entry["unit"]),
+        lower=None if entry.get("lower") is None else float(entry["lower"]),
+        upper=None if entry.get("upper") is None else float(entry["upper"]),
+        basis=entry["averaging"]["basis"],
+        basis_clause=entry["averaging"]["clause"] or "",
+        basis_confidence=entry["averaging"]["confidence"],
+        reference_o2=entry.get("reference_o2_percent"),
+        effective_from=date.fromisoformat(str(effective)) if effective else None,
         confidence=entry["confidence"],
-        scope_row=scope_row,
-        source=entry.get("source_url_or_repo") or "",
+        source=entry.get("source") or "",
     )
 
 
 @cache
 def _load_book(path: Path) -> LimitBook:
-    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    return LimitBook(doc["entries"])
+    return LimitBook(yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader))

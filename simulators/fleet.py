@@ -5,9 +5,11 @@ proportion to the regions' 2020 green-mine quotas (largest-remainder rounding, s
 add up to N exactly), then to counties of the region at random. 贵安新区 (GUIAN) has no county
 codes, so its mines carry no county.
 
-The mineral mix, mine scales and station layout are illustrative choices of the simulator,
-not statistics. Coal mines get GB 20426-2006 limit sets, whose values are unknown in
-``data/limits/limits.yaml`` and therefore not enforced: the simulator does not pretend otherwise.
+The mineral mix, mine scales, receiving waters, build dates and station layout are
+illustrative choices of the simulator, not statistics. Limit sets follow
+:func:`processors.limits.suggested_limit_sets`: coal mines get GB 20426-2006, whose values are
+unknown in ``data/limits/limits.yaml`` and therefore not enforced; the simulator does not
+pretend otherwise.
 
 >>> fleet = generate_fleet(800, seed=1)
 >>> from collections import Counter
@@ -21,9 +23,11 @@ True
 from __future__ import annotations
 
 import random
+from datetime import date
 
 from minewatch.regions import load_divisions
 from minewatch.registry import Mine, Registry, Sensor, Station
+from processors.limits import suggested_limit_sets
 
 MINERALS: tuple[tuple[str, float], ...] = (
     ("coal", 0.45),
@@ -68,17 +72,6 @@ CRACK_SENSORS = (Sensor("crack", "mm", (0.0, 500.0)),)
 RAIN_SENSORS = (Sensor("rain", "mm", (0.0, 200.0)), Sensor("rain_rate", "mm/h", (0.0, 300.0)))
 
 
-def _limit_sets(mineral: str, rng: random.Random) -> tuple[tuple[str, ...], tuple[str, ...], str]:
-    """(wastewater limit sets, stack limit sets, scope) for a mine of ``mineral``."""
-    if mineral == "coal":
-        return ("coal_mine_water_new",), ("coal_processing_air_stack",), "mining"
-    if mineral == "lead_zinc":  # GB 25466-2010 applies; its values are not in the data
-        return (), (), "mining"
-    grade = "gb8978_t4_post1998_grade1" if rng.random() < 0.8 else "gb8978_t4_post1998_grade2"
-    scope = "lode_gold_dressing" if mineral == "gold" else "mining"
-    return ("gb8978_t1_first_class", grade), ("gb16297_t2_new_source_stack",), scope
-
-
 def _apportion(total: int, weights: dict[str, int]) -> dict[str, int]:
     """Split ``total`` in proportion to ``weights`` with the largest-remainder method."""
     whole = sum(weights.values())
@@ -108,16 +101,26 @@ def generate_fleet(mines: int, seed: int = 0, slope_points: int = 3) -> Registry
             county = rng.choice(counties) if counties else None
             mine_id = f"GZ{county or region_code}-{serial:04d}"
             mineral = _pick(rng, MINERALS)
-            water_sets, stack_sets, scope = _limit_sets(mineral, rng)
+            receiving_water = "III" if rng.random() < 0.8 else "IV"
+            built = date(rng.randint(1999, 2024), rng.randint(1, 12), 1)
+            water, scope = suggested_limit_sets(mineral, "wastewater", receiving_water=receiving_water, built=built)
+            stack, _ = suggested_limit_sets(mineral, "emission", built=built)
             stations = [
-                Station("WW01", "wastewater", "总排口 main outlet", WASTEWATER_SENSORS, water_sets, scope),
-                Station("ST01", "emission", "排气筒 stack", EMISSION_SENSORS, stack_sets, scope),
+                Station("WW01", "wastewater", "总排口 main outlet", WASTEWATER_SENSORS, water, scope, interval_s=60.0),
+                Station("ST01", "emission", "排气筒 stack", EMISSION_SENSORS, stack, scope, interval_s=60.0),
                 *(
-                    Station(f"SL01-P{p:02d}", "slope", f"边坡 GNSS point {p}", GNSS_SENSORS, slope_id="SL01")
+                    Station(
+                        f"SL01-P{p:02d}",
+                        "slope",
+                        f"边坡 GNSS point {p}",
+                        GNSS_SENSORS,
+                        slope_id="SL01",
+                        interval_s=60.0,
+                    )
                     for p in range(1, slope_points + 1)
                 ),
-                Station("SL01-C01", "slope", "边坡 crack meter", CRACK_SENSORS, slope_id="SL01"),
-                Station("RG01", "rain", "雨量计 rain gauge", RAIN_SENSORS),
+                Station("SL01-C01", "slope", "边坡 crack meter", CRACK_SENSORS, slope_id="SL01", interval_s=60.0),
+                Station("RG01", "rain", "雨量计 rain gauge", RAIN_SENSORS, interval_s=60.0),
             ]
             region = divisions.regions[region_code]
             fleet[mine_id] = Mine(

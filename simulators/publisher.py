@@ -98,10 +98,20 @@ def run_simulation(
     interval_s: float,
     duration_s: float,
     stop: threading.Event,
+    event_start: float | None = None,
+    event_step_s: float | None = None,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """Publish one sample of every station each ``interval_s`` until ``duration_s`` or ``stop``."""
+    """Publish one sample of every station each ``interval_s`` (real time) until ``duration_s`` or ``stop``.
+
+    Sample times (event time) start at ``event_start`` (default: now) and advance ``event_step_s``
+    per tick (default: ``interval_s``, real time). A larger step replays hours in minutes: the
+    pipeline judges windows by event time, so an hour of minute data published in a minute is
+    judged as that hour.
+    """
     start = clock()
+    event_start = start if event_start is None else event_start
+    event_step_s = interval_s if event_step_s is None else event_step_s
     tick = 0
     while not stop.is_set():
         t = start + tick * interval_s
@@ -110,6 +120,6 @@ def run_simulation(
         delay = t - clock()
         if delay > 0 and stop.wait(delay):
             break
-        for message in simulator.messages(t):
+        for message in simulator.messages(event_start + tick * event_step_s):
             publisher.publish(message.topic, orjson.dumps(message.payload), message.reading_count)
         tick += 1

@@ -5,19 +5,22 @@ baseline well inside their limits; slope points creep slowly with GNSS-like nois
 mostly dry with showers. Baselines are simulator settings, not measured data.
 
 The ``exceedance`` scenario makes one known station cross one known limit at one known time:
-:func:`exceedance_target` picks the first mine (in id order) whose wastewater outlet has an
-enforced COD (w01018) limit, and from ``start`` to ``end`` that outlet reports 1.8 times the
-limit. Tests and ``minewatch up`` read the scenario to know exactly what must be detected.
+:func:`exceedance_target` picks the first mine (in id order) with an enforced limit of the
+parameter judged on the basis asked for (by default stack particulate, a34013, on the hourly
+mean of GB 16297-1996), and from ``start`` to ``end`` (event time) that station reports about
+1.8 times the limit, reached and left over a quarter of an hour, with half its usual noise (a
+real exceedance is neither a constant value nor a sudden jump). Tests and ``minewatch up``
+read the scenario to know what must be detected.
 
 >>> from simulators.fleet import generate_fleet
 >>> fleet = generate_fleet(10, seed=3)
->>> scenario = exceedance_target(fleet, start=1000.0, end=1010.0)
->>> scenario.parameter, scenario.limit, scenario.value
-('w01018', 100.0, 180.0)
+>>> scenario = exceedance_target(fleet, start=3600.0, end=7200.0)
+>>> scenario.station_id, scenario.parameter, scenario.limit, scenario.value, scenario.basis
+('ST01', 'a34013', 120.0, 216.0, 'hourly_mean')
 >>> sim = TelemetrySimulator(fleet, seed=1, scenario=scenario)
->>> hot = [m for m in sim.messages(1005.0) if m.station_id == scenario.station_id and m.mine_id == scenario.mine_id]
->>> [r["value"] for r in hot[0].payload["readings"] if r["parameter"] == "w01018"]
-[180.0]
+>>> hot = [m for m in sim.messages(5000.0) if m.station_id == scenario.station_id and m.mine_id == scenario.mine_id]
+>>> [round(r["value"] / scenario.value, 1) for r in hot[0].payload["readings"] if r["parameter"] == "a34013"]
+[1.0]
 """
 
 from __future__ import annotations
@@ -72,6 +75,36 @@ class ExceedanceScenario:
     value: float
     start: float
     end: float
+    basis: str = "hourly_mean"
+    limit_id: str = ""
+    ramp_s: float = 900.0  # the level builds up and falls back over a quarter of an hour, as a failing filter does
+
+    def active(self, t: float) -> bool:
+        return self.start <= t < self.end + self.ramp_s
+
+    def level(self, t: float, baseline: float) -> float:
+        """The scenario's level at ``t``: a ramp up from ``baseline`` at ``start``, down after ``end``."""
+        if t < self.start or t >= self.end + self.ramp_s:
+            return baseline
+        if t < self.start + self.ramp_s:
+            return baseline + (self.value - baseline) * (t - self.start) / self.ramp_s
+        if t < self.end:
+            return self.value
+        return self.value + (baseline - self.value) * (t - self.end) / self.ramp_s
+
+
+@dataclass(frozen=True, slots=True)
+class SensorFault:
+    """A faulty sensor for a while: ``stuck`` (a constant value), ``offset`` (a step of ``value``
+    added), ``spike`` (one reading of ``value`` at ``start``) or ``dropout`` (no reading)."""
+
+    mine_id: str
+    station_id: str
+    parameter: str
+    kind: str
+    start: float
+    end: float
+    value: float = 0.0
 
     def active(self, t: float) -> bool:
         return self.start <= t < self.end
@@ -87,22 +120,38 @@ class SimulatedMessage:
 
 
 def exceedance_target(
-    registry: Registry, start: float, end: float, parameter: str = "w01018", factor: float = 1.8
+    registry: Registry,
+    start: float,
+    end: float,
+    parameter: str = "a34013",
+    basis: str = "hourly_mean",
+    factor: float = 1.8,
+    skip: frozenset[str] = frozenset(),
 ) -> ExceedanceScenario:
+    """A scenario on the first mine (not in ``skip``) with an enforced upper limit of ``parameter`` on ``basis``."""
     book = LimitBook.load()
     for mine in sorted(registry, key=lambda m: m.id):
-        station = mine.station("WW01")
-        if station is None:
+        if mine.id in skip:
             continue
-        limits = book.for_categories(station.limit_sets, station.limit_scope).get(parameter, [])
-        uppers = [limit for limit in limits if limit.upper is not None]
-        if uppers:
-            limit = min(uppers, key=lambda lim: lim.upper or 0.0)
-            assert limit.upper is not None
-            return ExceedanceScenario(
-                mine.id, station.id, parameter, limit.upper, limit.unit, round(limit.upper * factor, 6), start, end
-            )
-    raise ValueError(f"no mine in the registry has an enforced {parameter} limit")
+        for station in mine.stations.values():
+            limits = book.for_station(station).by_parameter.get(parameter, ())
+            uppers = [lim for lim in limits if lim.upper is not None and lim.basis == basis and not lim.reference_o2]
+            if uppers:
+                limit = min(uppers, key=lambda lim: lim.upper or 0.0)
+                assert limit.upper is not None
+                return ExceedanceScenario(
+                    mine.id,
+                    station.id,
+                    parameter,
+                    limit.upper,
+                    limit.unit,
+                    round(limit.upper * factor, 6),
+                    start,
+                    end,
+                    basis,
+                    limit.limit_id,
+                )
+    raise ValueError(f"no mine in the registry has an enforced {parameter} limit on the {basis}")
 
 
 def beijing_iso(t: float) -> str:
@@ -113,12 +162,18 @@ class TelemetrySimulator:
     """Produces one message per station per sample time for every mine of a registry."""
 
     def __init__(
-        self, registry: Registry, seed: int = 0, scenario: ExceedanceScenario | None = None, epoch: float | None = None
+        self,
+        registry: Registry,
+        seed: int = 0,
+        scenario: ExceedanceScenario | None = None,
+        epoch: float | None = None,
+        faults: tuple[SensorFault, ...] = (),
     ) -> None:
         self.registry = registry
         self.rng = random.Random(seed)
         self.scenario = scenario
         self.epoch = epoch
+        self.faults = faults
         self._stations = [(mine.id, station) for mine in registry for station in mine.stations.values()]
 
     def messages(self, t: float) -> Iterator[SimulatedMessage]:
@@ -127,6 +182,8 @@ class TelemetrySimulator:
             self.epoch = t
         for mine_id, station in self._stations:
             readings = self._readings(mine_id, station, t)
+            if not readings:  # every sensor of the station dropped out
+                continue
             payload = {
                 "schema": f"minewatch/telemetry-{station.kind}/v1",
                 "message_id": uuid.UUID(int=self.rng.getrandbits(128), version=4).hex,
@@ -166,6 +223,23 @@ class TelemetrySimulator:
                 and mine_id == scenario.mine_id
                 and scenario.active(t)
             ):
-                value = scenario.value
+                base, noise = BASELINES.get(code, (value, 0.1))
+                value = scenario.level(t, base) * (1.0 + rng.gauss(0.0, noise / 2))
+            fault = self._fault(mine_id, station.id, code, t)
+            if fault is not None:
+                if fault.kind == "dropout":
+                    continue
+                if fault.kind == "stuck" or (fault.kind == "spike" and t == fault.start):
+                    value = fault.value
+                elif fault.kind == "offset":
+                    value += fault.value
             out.append({"parameter": code, "value": round(value, 4), "unit": sensor.unit, "flag": "N"})
         return out
+
+    def _fault(self, mine_id: str, station_id: str, parameter: str, t: float) -> SensorFault | None:
+        for fault in self.faults:
+            if (fault.mine_id, fault.station_id, fault.parameter) == (mine_id, station_id, parameter) and fault.active(
+                t
+            ):
+                return fault
+        return None

@@ -12,6 +12,11 @@ Kafka offset for old readings) violates the ``readings_identity`` index, abortin
 Only then is the batch written again through a staging table with ``ON CONFLICT DO NOTHING``,
 so the common path never pays for conflict handling row by row.
 
+In the same transaction, for the stations with enforced limits, the writer adds the rows it
+actually stored to their minute aggregates, marks the averaging windows they fall in as
+pending judgement, and moves each station's event-time watermark (see processors/judge.py).
+Aggregates built only from stored rows can never count a replay or a re-sent reading twice.
+
 :func:`copy_rows` is pure and builds the COPY text:
 
 >>> record = SourceRecord("t", 0, 7, {"mine_id": "GZ520201-0001", "received_at": 1795651260.0,
@@ -26,12 +31,17 @@ so the common path never pays for conflict handling row by row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import errors
+
+from processors.compliance import windows_of
+from processors.samples import O2, MinuteValue, Reading, SeriesKey, StationRules, aggregate_minutes, readings_of_batch
+from processors.windows import SECONDS, AveragingRules, judge_window
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +101,17 @@ class ReadingWriter:
     stored offsets count only for the topic incarnation that produced them.
     """
 
-    def __init__(self, conn: psycopg.AsyncConnection, topic_ids: dict[str, str], consumer: str = "storage") -> None:
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection,
+        topic_ids: dict[str, str],
+        consumer: str = "storage",
+        rules: Mapping[tuple[str, str], StationRules] | None = None,
+    ) -> None:
         self.conn = conn
         self.topic_ids = topic_ids
         self.consumer = consumer
+        self.rules = rules
 
     async def write(self, records: list[SourceRecord]) -> WriteResult:
         if not records:
@@ -106,8 +123,12 @@ class ReadingWriter:
                 async with self.conn.transaction():  # savepoint: a duplicate aborts only this part
                     rows = await self._copy(payload, "readings")
                     duplicates = 0
+                stored = None
             except errors.UniqueViolation:
-                rows, duplicates = await self._copy_tolerating_duplicates(payload)
+                rows, duplicates, stored = await self._copy_tolerating_duplicates(payload)
+            if self.rules is not None and fresh:
+                batch_readings = [r for record in fresh for r in readings_of_batch(record.batch)]
+                await self._bookkeep(batch_readings if stored is None else stored, batch_readings)
             await self._advance(records)
         return WriteResult(rows, len(records) - len(fresh), duplicates)
 
@@ -138,7 +159,7 @@ class ReadingWriter:
                 await copy.write(payload)
             return cur.rowcount
 
-    async def _copy_tolerating_duplicates(self, payload: bytes) -> tuple[int, int]:
+    async def _copy_tolerating_duplicates(self, payload: bytes) -> tuple[int, int, list[Reading]]:
         await self.conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS readings_stage (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
@@ -146,11 +167,76 @@ class ReadingWriter:
         cur = await self.conn.execute(
             f"INSERT INTO readings ({COLUMNS}) SELECT {COLUMNS} FROM readings_stage"
             " ON CONFLICT (mine_id, station_id, parameter, ts) DO NOTHING"
+            " RETURNING mine_id, station_id, parameter, extract(epoch FROM ts)::float8, value, unit, flag"
         )
-        inserted = cur.rowcount
+        stored = [Reading(*row) for row in await cur.fetchall()]
         await self.conn.execute("TRUNCATE readings_stage")
-        log.info("batch met %d already-stored readings; stored the other %d", staged - inserted, inserted)
-        return inserted, staged - inserted
+        log.info("batch met %d already-stored readings; stored the other %d", staged - len(stored), len(stored))
+        return len(stored), staged - len(stored), stored
+
+    async def _bookkeep(self, stored: list[Reading], batch: list[Reading]) -> None:
+        """Minute aggregates, pending windows and watermarks for the rows just stored."""
+        assert self.rules is not None
+        o2_at = {(r.mine_id, r.station_id, r.t): r for r in batch if r.parameter == O2}
+        minutes = aggregate_minutes(stored, self.rules, o2_at)
+        if minutes:
+            await self._upsert_minutes(minutes)
+            await self._mark_pending(minutes)
+        latest: dict[tuple[str, str], float] = {}
+        for r in stored:
+            key = (r.mine_id, r.station_id)
+            if r.t > latest.get(key, float("-inf")):
+                latest[key] = r.t
+        if latest:
+            keys = list(latest)
+            await self.conn.execute(
+                "INSERT INTO station_watermarks (mine_id, station_id, max_ts, received_at)"
+                " SELECT m, s, to_timestamp(t), now() FROM unnest(%s::text[], %s::text[], %s::float8[]) AS x(m, s, t)"
+                " ON CONFLICT (mine_id, station_id) DO UPDATE"
+                " SET max_ts = GREATEST(station_watermarks.max_ts, EXCLUDED.max_ts), received_at = now()",
+                ([k[0] for k in keys], [k[1] for k in keys], [latest[k] for k in keys]),
+            )
+
+    async def _upsert_minutes(self, minutes: dict[tuple[SeriesKey, float], MinuteValue]) -> None:
+        cols: list[list[Any]] = [[] for _ in range(10)]
+        for (series, minute), a in minutes.items():
+            values = (*series, minute, a.n_samples, a.n_valid, a.total, a.minimum, a.maximum)
+            for col, value in zip(cols, values, strict=True):
+                col.append(value)
+        await self.conn.execute(
+            "INSERT INTO minute_values (mine_id, station_id, parameter, reference, minute, n_samples, n_valid,"
+            " total, minimum, maximum) SELECT m, s, p, r, to_timestamp(t), n, v, tot, lo, hi FROM unnest("
+            "%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::int[], %s::int[], %s::float8[],"
+            " %s::float8[], %s::float8[]) AS x(m, s, p, r, t, n, v, tot, lo, hi)"
+            " ON CONFLICT (mine_id, station_id, parameter, reference, minute) DO UPDATE SET"
+            " n_samples = minute_values.n_samples + EXCLUDED.n_samples,"
+            " n_valid = minute_values.n_valid + EXCLUDED.n_valid,"
+            " total = minute_values.total + EXCLUDED.total,"
+            " minimum = LEAST(minute_values.minimum, EXCLUDED.minimum),"
+            " maximum = GREATEST(minute_values.maximum, EXCLUDED.maximum)",
+            cols,
+        )
+
+    async def _mark_pending(self, minutes: dict[tuple[SeriesKey, float], MinuteValue]) -> None:
+        assert self.rules is not None
+        pending: dict[tuple[SeriesKey, str, float], bool] = {}
+        for (series, minute), aggregate in minutes.items():
+            rules = self.rules[(series.mine_id, series.station_id)]
+            for kind, start in windows_of(rules, series, (minute,)):
+                urgent = kind == "minute" and _exceeds_now(rules, series, minute, aggregate)
+                pending[(series, kind, start)] = pending.get((series, kind, start), False) or urgent
+        cols: list[list[Any]] = [[] for _ in range(8)]
+        for (series, kind, start), urgent in pending.items():
+            for col, value in zip(cols, (*series, kind, start, start + SECONDS[kind], urgent), strict=True):
+                col.append(value)
+        await self.conn.execute(
+            "INSERT INTO pending_windows (mine_id, station_id, parameter, reference, kind, window_start, window_end,"
+            " urgent) SELECT m, s, p, r, k, to_timestamp(a), to_timestamp(b), u FROM unnest(%s::text[], %s::text[],"
+            " %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[], %s::bool[]) AS x(m, s, p, r, k, a, b, u)"
+            " ON CONFLICT (mine_id, station_id, parameter, reference, kind, window_start) DO UPDATE"
+            " SET marked_at = clock_timestamp(), urgent = pending_windows.urgent OR EXCLUDED.urgent",
+            cols,
+        )
 
     async def _advance(self, records: list[SourceRecord]) -> None:
         latest: dict[tuple[str, int], int] = {}
@@ -172,3 +258,16 @@ class ReadingWriter:
                 [latest[k] for k in keys],
             ),
         )
+
+
+def _exceeds_now(rules: StationRules, series: SeriesKey, minute: float, aggregate: MinuteValue) -> bool:
+    """An instantaneous limit is already exceeded in this minute (more data cannot undo it)."""
+    unit = rules.units[series.parameter]
+    return any(
+        judge_window("minute", series, minute, {minute: aggregate}, limit, unit, _INSTANT).outcome == "exceeds"
+        for limit in rules.limits_of(series)
+        if limit.basis == "instantaneous"
+    )
+
+
+_INSTANT = AveragingRules()

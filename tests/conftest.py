@@ -54,10 +54,14 @@ def fresh_database_url(prefix: str = "minewatch_test") -> str:
     return urlunsplit(parts._replace(path=f"/{prefix}_{os.getpid()}_{secrets.token_hex(3)}"))
 
 
+GENERATED = generate_fleet(10, seed=11)
+# Mines only the pipeline-versus-audit test publishes for, so nothing else touches their windows.
+AUDIT_MINES = frozenset(sorted(GENERATED.mines)[-4:])
+
+
 def registry_for_tests() -> Registry:
     """The examples' mines plus a small generated fleet."""
-    mines = {**example_registry().mines, **generate_fleet(6, seed=11).mines}
-    return Registry(mines)
+    return Registry({**example_registry().mines, **GENERATED.mines})
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from minewatch.registry import Registry
 from minewatch.topics import KafkaTopics, telemetry_topic
 from simulators.publisher import Publisher
 from simulators.telemetry import beijing_iso, exceedance_target
-from tests.conftest import eventually
+from tests.conftest import AUDIT_MINES, eventually
 from tests.examples import load_examples
 
 pytestmark = pytest.mark.integration
@@ -92,37 +92,53 @@ def test_readings_arrive_exactly_once(services, pipeline, db):
     assert n == 100 and rows == expected
 
 
-def test_exceedance_becomes_one_alert_delivered_to_webhook_and_mqtt(services, pipeline, db, webhook):
+def ph(mine: str, station: str, t: float, value: float) -> tuple[str, bytes, int]:
+    payload = {
+        "schema": "minewatch/telemetry-wastewater/v1",
+        "message_id": uuid.uuid4().hex,
+        "mine_id": mine,
+        "station_id": station,
+        "ts": beijing_iso(t),
+        "readings": [{"parameter": "w01001", "value": value, "unit": "dimensionless", "flag": "N"}],
+    }
+    return telemetry_topic(mine, "wastewater", station), json.dumps(payload).encode(), 1
+
+
+def ph_target(registry: Registry, skip: frozenset[str]):
+    """A mine whose outlet has GB 8978's pH range (judged per reading) and is not used elsewhere."""
+    return exceedance_target(registry, 0.0, 0.0, parameter="w01001", basis="instantaneous", factor=1.1, skip=skip)
+
+
+def test_instantaneous_exceedance_becomes_one_alert_on_webhook_and_mqtt(services, pipeline, db, webhook):
     registry = Registry.load(services.registry_path)
-    now = datetime.now(UTC).timestamp()
-    target = exceedance_target(registry, start=now, end=now + 3)
+    target = ph_target(registry, AUDIT_MINES)
     listener = AlertListener(services.mqtt_endpoint(PLATFORM_USER))
     try:
-        over = [
-            wastewater(target.mine_id, target.station_id, now - 3 + i, **{target.parameter: target.value})
-            for i in range(3)
-        ]
-        publish_all(services.mqtt_endpoint(target.mine_id), over)
-
-        eventually(
-            lambda: (
-                db.execute(
-                    "SELECT count(*) FROM exceedances WHERE mine_id = %s AND parameter = %s",
-                    (target.mine_id, target.parameter),
-                ).fetchone()[0]
-                == 3
-            ),
-            what="three exceedances",
+        now = datetime.now(UTC).timestamp()
+        publish_all(
+            services.mqtt_endpoint(target.mine_id),
+            [ph(target.mine_id, target.station_id, now - 2 + i, 9.9) for i in range(3)],
         )
+
+        def exceedances():
+            return db.execute(
+                "SELECT exceedance_id, basis, peak_value, peak_multiple, citation, status FROM exceedances"
+                " WHERE mine_id = %s AND parameter = 'w01001'",
+                (target.mine_id,),
+            ).fetchall()
+
+        eventually(lambda: len(exceedances()) >= 1, what="the pH exceedance")
+        _, basis, peak, multiple, citation, _ = exceedances()[0]
+        assert (basis, peak) == ("instantaneous", 9.9)
+        assert multiple == pytest.approx(0.9 / 9, abs=1e-6) and "GB 8978-1996" in citation
         alerts = db.execute(
-            "SELECT alert_id, occurrences, severity, category, summary FROM alerts WHERE mine_id = %s",
+            "SELECT alert_id, severity, category, summary FROM alerts WHERE mine_id = %s"
+            " AND category = 'emission_exceedance'",
             (target.mine_id,),
         ).fetchall()
         assert len(alerts) == 1
-        alert_id, occurrences, severity, category, summary = alerts[0]
-        assert (occurrences, category) == (3, "emission_exceedance")
-        assert severity == "yellow"  # 1.8 times the limit: 超标倍数 0.8
-        assert "GB 8978-1996" in summary
+        alert_id, severity, _, summary = alerts[0]
+        assert severity == "yellow" and "GB 8978-1996" in summary and "instantaneous" in summary
 
         def delivered():
             return [d for d in webhook.snapshot() if d["alert_id"] == alert_id]
@@ -130,7 +146,7 @@ def test_exceedance_becomes_one_alert_delivered_to_webhook_and_mqtt(services, pi
         eventually(lambda: len(delivered()) == 1, what="the alert POSTed to the webhook")
         doc = delivered()[0]
         assert doc["format"] == "minewatch.alert/v1"
-        assert doc["details"]["limit_upper"] == target.limit and doc["details"]["value"] == target.value
+        assert doc["details"]["limit_upper"] == 9.0 and doc["details"]["value"] == 9.9
         mine = registry.mine(target.mine_id)
         eventually(
             lambda: (
@@ -253,37 +269,28 @@ def test_a_mine_cannot_publish_as_another_mine(services, pipeline, db):
 
 def test_a_failing_webhook_is_retried_until_it_accepts(services, pipeline, db, webhook):
     registry = Registry.load(services.registry_path)
+    first = ph_target(registry, AUDIT_MINES)
+    target = ph_target(registry, AUDIT_MINES | {first.mine_id, MINE})
+    webhook.refuse(2, lambda doc: doc["mine_id"] == target.mine_id)
     now = datetime.now(UTC).timestamp()
-    targets = sorted({exceedance_target(registry, now, now).mine_id})
-    # a second mine with an enforced limit, so this alert is not the one of the other test
-    candidates = [m for m in registry if m.id not in targets and m.station("WW01") is not None]
-    for mine in candidates:
-        try:
-            target = exceedance_target(Registry({mine.id: mine}), now, now + 1)
-            break
-        except ValueError:
-            continue
-    else:
-        pytest.fail("the test registry needs two mines with an enforced COD limit")
-    webhook.fail_next = 2
-    publish_all(
-        services.mqtt_endpoint(target.mine_id),
-        [wastewater(target.mine_id, target.station_id, now - 1, **{target.parameter: target.value})],
-    )
+    publish_all(services.mqtt_endpoint(target.mine_id), [ph(target.mine_id, target.station_id, now - 1, 5.1)])
+
+    def alert_id():
+        row = db.execute(
+            "SELECT alert_id FROM alerts WHERE mine_id = %s AND details->>'parameter' = 'w01001'", (target.mine_id,)
+        ).fetchone()
+        return row and row[0]
+
+    eventually(lambda: alert_id() is not None, what="the alert")
     eventually(
-        lambda: db.execute("SELECT count(*) FROM alerts WHERE mine_id = %s", (target.mine_id,)).fetchone()[0] == 1,
-        what="the alert",
-    )
-    alert_id = db.execute("SELECT alert_id FROM alerts WHERE mine_id = %s", (target.mine_id,)).fetchone()[0]
-    eventually(
-        lambda: any(d["alert_id"] == alert_id for d in webhook.snapshot()),
+        lambda: any(d["alert_id"] == alert_id() for d in webhook.snapshot()),
         timeout=30,
         what="delivery after two refusals (backoff 1 s, 2 s)",
     )
     attempts = db.execute(
         "SELECT a.outcome, a.status_code FROM alert_delivery_attempts a JOIN alert_deliveries d USING (delivery_id)"
         " WHERE d.alert_id = %s AND d.channel = 'webhook' ORDER BY a.attempted_at",
-        (alert_id,),
+        (alert_id(),),
     ).fetchall()
     assert attempts == [("error", 503), ("error", 503), ("sent", 204)]
-    assert sum(1 for d in webhook.snapshot() if d["alert_id"] == alert_id) == 1
+    assert sum(1 for d in webhook.snapshot() if d["alert_id"] == alert_id()) == 1
