@@ -153,6 +153,42 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_limits_show(args: argparse.Namespace) -> int:
+    from minewatch.limits_report import limits_report
+    from minewatch.registry import Registry
+
+    registry = Registry.load(args.registry or Settings.from_env().registry_path)
+    mine = registry.mine(args.mine)
+    if mine is None:
+        print(f"mine {args.mine} is not in the registry", file=sys.stderr)
+        return 2
+    report = limits_report(mine)
+    if args.format == "json":
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        print(render_limits(report))
+    return 0
+
+
+def render_limits(report: dict) -> str:
+    lines = [f"{report['mine_id']} {report['name']} ({report['mineral']})"]
+    for station in report["stations"]:
+        lines.append(
+            f"\n  {station['station_id']} ({station['kind']}): limit sets {', '.join(station['limit_sets']) or 'none'}"
+        )
+        for limit in station["enforced"]:
+            ref = f" at {limit['reference_o2']:g} % O2" if limit["reference_o2"] else ""
+            lines.append(
+                f"    {limit['parameter']:<7} {limit['name']:<22} {limit['bound']:<18} {limit['basis']}{ref}"
+                f"  [{limit['citation']}]"
+            )
+        for item in station["not_enforced"]:
+            lines.append(
+                f"    not enforced: {item['standard']} {item['parameter'] or ''} {item['name']}: {item['reason']}"
+            )
+    return "\n".join(lines)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     import orjson
 
@@ -184,6 +220,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         out.write(orjson.dumps(exceedance_json(e, limit.citation, limit.bound_text)) + b"\n")
     for f in result.findings:
         out.write(orjson.dumps(finding_json(f)) + b"\n")
+    return 0
+
+
+def cmd_bench_detectors(args: argparse.Namespace) -> int:
+    from benchmarks.detectors import main as bench
+
+    bench(args.mines, args.minutes, args.repeat)
     return 0
 
 
@@ -273,12 +316,30 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--linger", type=float, default=0.02, help="seconds to group a mine's messages")
         p.set_defaults(func=func)
 
+    limits = sub.add_parser("limits", help="discharge and emission limits").add_subparsers(
+        dest="limits_command", required=True
+    )
+    p = limits.add_parser("show", help="the limits that apply to a mine, with their citations")
+    p.add_argument("--mine", required=True)
+    p.add_argument("--registry", type=Path)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_limits_show)
+
     p = sub.add_parser("audit", help="judge a file of historical readings: exceedances and data quality as JSON lines")
     p.add_argument("--mine", required=True)
     p.add_argument("file", type=Path, help="readings as JSON lines or CSV (station_id,ts,parameter,value,unit,flag)")
     p.add_argument("--registry", type=Path)
     p.add_argument("--verdicts", action="store_true", help="also print every window's verdict")
     p.set_defaults(func=cmd_audit)
+
+    bench = sub.add_parser("bench", help="benchmarks that print figures").add_subparsers(
+        dest="bench_command", required=True
+    )
+    p = bench.add_parser("detectors", help="µs per reading of the limit and data-quality detectors")
+    p.add_argument("--mines", type=int, default=50)
+    p.add_argument("--minutes", type=int, default=120)
+    p.add_argument("--repeat", type=int, default=3)
+    p.set_defaults(func=cmd_bench_detectors)
 
     p = sub.add_parser("simulate", help="publish simulated telemetry to the configured MQTT broker")
     p.add_argument("--registry", type=Path)

@@ -17,6 +17,9 @@ A registry is a YAML (or JSON) file::
         name: 总排口
         limit_sets: [gb8978_t1_first_class, gb8978_t4_post1998_grade1]   # data/limits/limits.yaml
         limit_scope: mining          # which scope row of a limit table applies (processors/limits.py)
+        receiving_water: III         # what the permit's choice of grade rests on (GB 8978-1996 cl. 4.1)
+        built: '2008-05-01'          # EIA approval date: which table applies (cl. 4.2.2)
+        interval_s: 60               # reporting interval: offline after 5 missed (data/quality.yaml)
         sensors:
         - {parameter: w01018, unit: mg/L, range: [0, 1000]}
       - id: SL01-P01
@@ -75,6 +78,8 @@ class Station:
     limit_scope: str = "mining"
     slope_id: str | None = None
     interval_s: float | None = None  # how often the station reports; offline after several missed
+    receiving_water: str | None = None  # GB 3838 class (I-V) or "sewer": decides GB 8978's grade
+    built: str | None = None  # EIA approval date (ISO): decides GB 8978's and GB 16297's table
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "kind": self.kind, "name": self.name}
@@ -85,6 +90,10 @@ class Station:
             d["slope_id"] = self.slope_id
         if self.interval_s is not None:
             d["interval_s"] = self.interval_s
+        if self.receiving_water is not None:
+            d["receiving_water"] = self.receiving_water
+        if self.built is not None:
+            d["built"] = self.built
         d["sensors"] = [s.to_dict() for s in self.sensors]
         return d
 
@@ -206,4 +215,6 @@ def _station_from_dict(raw: dict[str, Any]) -> Station:
         limit_scope=str(raw.get("limit_scope", "mining")),
         slope_id=raw.get("slope_id"),
         interval_s=None if raw.get("interval_s") is None else float(raw["interval_s"]),
+        receiving_water=None if raw.get("receiving_water") is None else str(raw["receiving_water"]),
+        built=None if raw.get("built") is None else str(raw["built"]),
     )

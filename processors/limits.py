@@ -45,11 +45,13 @@ LIMITS_FILE = DATA / "limits" / "limits.yaml"
 BASES = ("instantaneous", "hourly_mean", "daily_mean")
 
 # Scope rows that apply to a discharger profile, best first. A table row without a scope row
-# applies to every discharger.
+# applies to every discharger. A mine neither produces sulfur compounds nor nitric acid, so of
+# GB 16297-1996's SO2 and NOx rows it falls under "...使用" (use) and "硝酸使用和其它" (use and others).
+_GENERAL = ("其他排污单位", "一切排污单位", "其它", "硫、二氧化硫、硫酸和其它含硫化合物使用", "硝酸使用和其它")
 SCOPE_PREFERENCES: dict[str, tuple[str, ...]] = {
-    "mining": ("采矿、选矿、选煤工业", "其他排污单位", "一切排污单位", "其它"),
-    "lode_gold_dressing": ("脉金选矿", "其他排污单位", "一切排污单位", "其它"),
-    "other": ("其他排污单位", "一切排污单位", "其它"),
+    "mining": ("采矿、选矿、选煤工业", *_GENERAL),
+    "lode_gold_dressing": ("脉金选矿", *_GENERAL),
+    "other": _GENERAL,
 }
 
 
@@ -58,6 +60,7 @@ class Limit:
     """One enforceable limit value with its citation."""
 
     limit_id: str
+    parameter_name: str
     standard: str
     table: str
     category: str
@@ -243,6 +246,7 @@ def _limit_from_entry(entry: dict[str, Any]) -> Limit | None:
     effective = applicability.get("effective_from")
     return Limit(
         limit_id=entry["id"],
+        parameter_name=" ".join(x for x in (entry.get("parameter_cn"), entry.get("parameter_en")) if x),
         standard=entry["standard"],
         table=entry["table"],
         category=entry["category"],

@@ -106,8 +106,27 @@ def generate_fleet(mines: int, seed: int = 0, slope_points: int = 3) -> Registry
             water, scope = suggested_limit_sets(mineral, "wastewater", receiving_water=receiving_water, built=built)
             stack, _ = suggested_limit_sets(mineral, "emission", built=built)
             stations = [
-                Station("WW01", "wastewater", "总排口 main outlet", WASTEWATER_SENSORS, water, scope, interval_s=60.0),
-                Station("ST01", "emission", "排气筒 stack", EMISSION_SENSORS, stack, scope, interval_s=60.0),
+                Station(
+                    "WW01",
+                    "wastewater",
+                    "总排口 main outlet",
+                    WASTEWATER_SENSORS,
+                    water,
+                    scope,
+                    interval_s=60.0,
+                    receiving_water=receiving_water,
+                    built=built.isoformat(),
+                ),
+                Station(
+                    "ST01",
+                    "emission",
+                    "排气筒 stack",
+                    EMISSION_SENSORS,
+                    stack,
+                    scope,
+                    interval_s=60.0,
+                    built=built.isoformat(),
+                ),
                 *(
                     Station(
                         f"SL01-P{p:02d}",

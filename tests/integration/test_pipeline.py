@@ -294,3 +294,23 @@ def test_a_failing_webhook_is_retried_until_it_accepts(services, pipeline, db, w
     ).fetchall()
     assert attempts == [("error", 503), ("error", 503), ("sent", 204)]
     assert sum(1 for d in webhook.snapshot() if d["alert_id"] == alert_id()) == 1
+
+
+def test_a_silent_station_is_reported_offline_by_the_timer_and_back_online(services, pipeline, db, webhook):
+    # GZ520201-0002 WW01 reports every 2 s (registry); nothing has published for it since the worker started
+    def findings():
+        return db.execute(
+            "SELECT cleared FROM quality_findings WHERE mine_id = 'GZ520201-0002' AND station_id = 'WW01'"
+            " AND kind = 'offline' ORDER BY t"
+        ).fetchall()
+
+    eventually(lambda: findings()[:1] == [(False,)], timeout=40, what="the offline finding from the timer")
+    alert = db.execute(
+        "SELECT alert_id, category, severity FROM alerts WHERE mine_id = 'GZ520201-0002'"
+        " AND details->>'check' = 'offline'"
+    ).fetchone()
+    assert alert is not None and alert[1:] == ("data_quality", "yellow")
+    eventually(lambda: any(d["alert_id"] == alert[0] for d in webhook.snapshot()), what="the offline alert delivered")
+    now = datetime.now(UTC).timestamp()
+    publish_all(services.mqtt_endpoint("GZ520201-0002"), [wastewater("GZ520201-0002", "WW01", now, w01018=40.0)])
+    eventually(lambda: findings()[-1:] == [(True,)], timeout=40, what="back online")
