@@ -148,3 +148,47 @@ def quality_alert(
         occurred_at=datetime.fromtimestamp(t, CST).isoformat(),
         event_id=event_id,
     )
+
+
+def slope_alert(
+    mine_id: str,
+    slope_id: str,
+    level: str,
+    reasons: tuple[str, ...],
+    forecast: tuple[float, float, float] | None,
+    points: dict[str, str],
+    t: float,
+    *,
+    region_code: str,
+    county_code: str | None,
+) -> AlertCandidate:
+    """The alert of a slope reaching a warning level: one per (mine, slope, level) while open,
+    so every escalation is told. ``forecast`` is (failure time, lower bound, upper bound)."""
+    from processors.slope.levels import NAMES_CN
+
+    when = datetime.fromtimestamp(t, CST).isoformat()
+    text = f"slope {slope_id} at {level} ({NAMES_CN.get(level, level)}) since {when}"
+    if forecast is not None:
+        tf, low, high = (datetime.fromtimestamp(x, CST).strftime("%Y-%m-%d %H:%M") for x in forecast)
+        text += f"; failure forecast {tf} CST (95 % interval {low} to {high}, inverse-velocity method)"
+    reached = ", ".join(f"{p} {lv}" for p, lv in sorted(points.items()) if lv != "none")
+    return AlertCandidate(
+        fingerprint=fingerprint(Category.SLOPE, mine_id, slope_id, level),
+        category=Category.SLOPE,
+        severity=level,
+        mine_id=mine_id,
+        station_id=None,
+        region_code=region_code,
+        county_code=county_code,
+        title=f"{mine_id} slope {slope_id}: {level} warning ({NAMES_CN.get(level, level)})",
+        summary=f"{text}. Points: {reached or 'none'}. {' '.join(reasons)}".strip(),
+        details={
+            "slope_id": slope_id,
+            "level": level,
+            "points": points,
+            "reasons": list(reasons),
+            "forecast_failure": None if forecast is None else datetime.fromtimestamp(forecast[0], CST).isoformat(),
+        },
+        occurred_at=when,
+        event_id=f"slope:{mine_id}:{slope_id}:{level}:{t:.0f}",
+    )

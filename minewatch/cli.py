@@ -189,6 +189,20 @@ def render_limits(report: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_slope_analyze(args: argparse.Namespace) -> int:
+    import orjson
+
+    from minewatch.slopefile import SlopeFileError, analyze
+
+    try:
+        for line in analyze(args.file, item=args.item, v_const=args.v_const):
+            sys.stdout.buffer.write(orjson.dumps(line) + b"\n")
+    except SlopeFileError as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     import orjson
 
@@ -227,6 +241,13 @@ def cmd_bench_detectors(args: argparse.Namespace) -> int:
     from benchmarks.detectors import main as bench
 
     bench(args.mines, args.minutes, args.repeat)
+    return 0
+
+
+def cmd_bench_slope(args: argparse.Namespace) -> int:
+    from benchmarks.slope import main as bench
+
+    bench(args.runs, args.points, args.days)
     return 0
 
 
@@ -271,7 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mines", type=int, default=50)
     p.add_argument("--duration", type=float, default=60.0, help="seconds of simulated telemetry")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between samples of a station")
-    p.add_argument("--scenario", choices=("normal", "exceedance"), default="normal")
+    p.add_argument(
+        "--scenario",
+        choices=("normal", "exceedance", "slope-failure"),
+        default="normal",
+        help="exceedance: a stack over its hourly limit for a clock hour (about two hours of data "
+        "replayed); slope-failure: a slope accelerating towards a known failure time (four days "
+        "of 10-minute data replayed)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--partitions", type=int, default=8)
     p.add_argument("--registry", type=Path, help="use this registry instead of generating one")
@@ -325,6 +353,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_limits_show)
 
+    slope = sub.add_parser("slope", help="slope and tailings stability").add_subparsers(
+        dest="slope_command", required=True
+    )
+    p = slope.add_parser("analyze", help="run the slope detectors over a CSV (time, point, displacement[, rainfall])")
+    p.add_argument("file", type=Path)
+    p.add_argument(
+        "--item",
+        choices=("crack", "gnss", "radar", "incl"),
+        default="crack",
+        help="what the displacement column measures (sets the velocity window)",
+    )
+    p.add_argument(
+        "--v-const",
+        type=float,
+        default=None,
+        help="the constant-stage rate in mm/d (default: estimated from the first days)",
+    )
+    p.set_defaults(func=cmd_slope_analyze)
+
     p = sub.add_parser("audit", help="judge a file of historical readings: exceedances and data quality as JSON lines")
     p.add_argument("--mine", required=True)
     p.add_argument("file", type=Path, help="readings as JSON lines or CSV (station_id,ts,parameter,value,unit,flag)")
@@ -340,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=int, default=120)
     p.add_argument("--repeat", type=int, default=3)
     p.set_defaults(func=cmd_bench_detectors)
+    p = bench.add_parser("slope", help="forecast errors and false alarms of the slope detectors on synthetic series")
+    p.add_argument("--runs", type=int, default=30, help="synthetic progressive failures")
+    p.add_argument("--points", type=int, default=30, help="stable creeping points")
+    p.add_argument("--days", type=float, default=30.0, help="days of each stable series")
+    p.set_defaults(func=cmd_bench_slope)
 
     p = sub.add_parser("simulate", help="publish simulated telemetry to the configured MQTT broker")
     p.add_argument("--registry", type=Path)

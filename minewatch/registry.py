@@ -25,6 +25,7 @@ A registry is a YAML (or JSON) file::
       - id: SL01-P01
         kind: slope
         slope_id: SL01               # the slope or structure this point belongs to
+        slope_config: {item: gnss, azimuth_deg: 135, plunge_deg: 25, v_const_mm_per_day: 0.5}
         sensors:
         - {parameter: gnss_e, unit: mm}
 
@@ -80,6 +81,7 @@ class Station:
     interval_s: float | None = None  # how often the station reports; offline after several missed
     receiving_water: str | None = None  # GB 3838 class (I-V) or "sewer": decides GB 8978's grade
     built: str | None = None  # EIA approval date (ISO): decides GB 8978's and GB 16297's table
+    slope_config: dict[str, Any] | None = None  # how a slope point is read (processors/slope/settings.py)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "kind": self.kind, "name": self.name}
@@ -94,6 +96,8 @@ class Station:
             d["receiving_water"] = self.receiving_water
         if self.built is not None:
             d["built"] = self.built
+        if self.slope_config:
+            d["slope_config"] = dict(self.slope_config)
         d["sensors"] = [s.to_dict() for s in self.sensors]
         return d
 
@@ -217,4 +221,5 @@ def _station_from_dict(raw: dict[str, Any]) -> Station:
         interval_s=None if raw.get("interval_s") is None else float(raw["interval_s"]),
         receiving_water=None if raw.get("receiving_water") is None else str(raw["receiving_water"]),
         built=None if raw.get("built") is None else str(raw["built"]),
+        slope_config=dict(raw["slope_config"]) if raw.get("slope_config") else None,
     )

@@ -40,6 +40,7 @@ from minewatch.topics import KafkaTopics
 from processors.windows import CST
 from simulators.fleet import generate_fleet
 from simulators.publisher import Publisher, run_simulation
+from simulators.slope import ProgressiveFailure
 from simulators.telemetry import ExceedanceScenario, TelemetrySimulator, exceedance_target
 from storage.migrate import migrate
 
@@ -163,6 +164,7 @@ class MinewatchProcesses:
         self.dispatcher = ManagedProcess(
             "dispatcher", minewatch_command("dispatcher"), logs / "dispatcher.log", services.env(DISPATCHER_USER)
         )
+        self.restarts: list[str] = []
 
     def start(self, worker_timeout_s: float = 90.0) -> MinewatchProcesses:
         self.ready_file.unlink(missing_ok=True)
@@ -175,6 +177,22 @@ class MinewatchProcesses:
             f"the Faust worker to join its consumer group (log: {self.worker.log_path})",
         )
         return self
+
+    def supervise(self) -> list[str]:
+        """Restart any of the three that exited; returns their names (``up`` shows them)."""
+        restarted = []
+        for process in (self.worker, self.bridge, self.dispatcher):
+            if not process.alive:
+                log.warning(
+                    "%s exited (code %s); restarting it; see %s",
+                    process.name,
+                    process.proc.returncode if process.proc else None,
+                    process.log_path,
+                )
+                process.start()
+                restarted.append(process.name)
+        self.restarts.extend(restarted)
+        return restarted
 
     def stop(self) -> None:
         # The bridge first, so it hands what it holds to Kafka; then the worker drains.
@@ -240,13 +258,19 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
         )
         _status(out, f"database, Kafka (Tansu) and MQTT ({mqtt.kind}) up; starting worker, bridge, dispatcher ...")
         t0 = time.monotonic()
-        stack.enter_context(MinewatchProcesses(services))
+        processes = stack.enter_context(MinewatchProcesses(services))
         _status(out, f"worker ready after {time.monotonic() - t0:.1f} s; simulating {len(registry)} mines\n")
 
         sim_start = time.time()
         plan = simulation_plan(options, registry, sim_start)
         scenario = plan.scenario
-        simulator = TelemetrySimulator(registry, seed=options.seed, scenario=scenario)
+        simulator = TelemetrySimulator(
+            registry,
+            seed=options.seed,
+            scenario=scenario,
+            sample_interval_s=plan.event_step_s,
+            slope_models=plan.slope_failure.models(registry) if plan.slope_failure else None,
+        )
         publisher = stack.enter_context(Publisher(services.mqtt_endpoint(SIMULATOR_USER)))
         sim_thread = threading.Thread(
             target=run_simulation,
@@ -267,6 +291,8 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
             rate_window: list[tuple[float, int]] = []
             while sim_thread.is_alive():
                 sim_thread.join(1.0)
+                for name in processes.supervise():
+                    _status(out, f"\n{name} exited and was restarted (see its log in {run_dir}/logs)")
                 counts = database_counts(services.db_url, started)
                 rate_window = [*rate_window[-9:], (time.monotonic(), counts.stored)]
                 rate = _rate(rate_window)
@@ -276,15 +302,21 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
             counts = database_counts(services.db_url, started)
             while counts.stored < publisher.published_readings and time.monotonic() < deadline:
                 time.sleep(0.5)
+                processes.supervise()
                 counts = database_counts(services.db_url, started)
                 _status(out, _progress_line(time.time() - sim_start, publisher, counts, None), live=True)
+            if plan.slope_failure is not None:  # the assessor works through the replayed intervals
+                while time.monotonic() < deadline and not _slope_done(services.db_url, plan.slope_failure):
+                    time.sleep(1.0)
             if scenario is not None:  # the judge closes the scenario's hour once the data after it are in
                 while counts.exceedances == 0 and time.monotonic() < deadline:
                     time.sleep(0.5)
                     counts = database_counts(services.db_url, started)
             time.sleep(1.5)  # let the dispatcher finish deliveries raised by the last readings
+            slope_summary = _slope_summary(services.db_url, plan.slope_failure) if plan.slope_failure else None
             counts = database_counts(services.db_url, started)
         except KeyboardInterrupt:
+            slope_summary = None
             stop.set()
             _status(out, "\ninterrupted; stopping ...")
             counts = database_counts(services.db_url, started)
@@ -303,6 +335,7 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
             "webhook_received": len(receiver.snapshot()),
             "stored_per_s": round(counts.stored / elapsed, 1) if elapsed > 0 else 0.0,
             "mqtt_broker": mqtt.kind,
+            "restarts": processes.restarts,
             "scenario": options.scenario,
             "run_dir": str(run_dir),
         }
@@ -319,6 +352,8 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
                 "from": datetime.fromtimestamp(scenario.start, CST).isoformat(),
                 "to": datetime.fromtimestamp(scenario.end, CST).isoformat(),
             }
+        if plan.slope_failure is not None:
+            summary["slope_failure"] = slope_summary or _slope_summary(services.db_url, plan.slope_failure)
         _status(out, "stopping services ...\n")
     if summary_out is not None:
         summary_out.write(json.dumps(summary, ensure_ascii=False) + "\n")
@@ -332,6 +367,41 @@ class SimulationPlan:
     event_start: float  # event time of the first tick
     event_step_s: float  # event seconds between ticks
     scenario: ExceedanceScenario | None
+    slope_failure: SlopeFailureScenario | None = None
+
+
+@dataclass(frozen=True)
+class SlopeFailureScenario:
+    """Every point of one slope accelerating towards a failure at a known time (Voight, α = 2)."""
+
+    mine_id: str
+    slope_id: str
+    onset: float
+    t_failure: float
+
+    def models(self, registry: Registry) -> dict[tuple[str, str], ProgressiveFailure]:
+        mine = registry.mine(self.mine_id)
+        assert mine is not None
+        return {
+            (mine.id, s.id): ProgressiveFailure(
+                v0=float((s.slope_config or {}).get("v_const_mm_per_day", 0.5)),
+                onset=self.onset,
+                t_failure=self.t_failure,
+                start=self.onset - 30 * 86400.0,
+            )
+            for s in mine.stations.values()
+            if s.slope_id == self.slope_id
+        }
+
+
+def slope_failure_scenario(registry: Registry, now: float, days: float = 4.0) -> tuple[SlopeFailureScenario, float]:
+    """The first mine's first slope (by id) fails 6 h after the data end; returns it and the data's start."""
+    for mine in sorted(registry, key=lambda m: m.id):
+        slopes = sorted({s.slope_id for s in mine.stations.values() if s.slope_id})
+        if slopes:
+            start = now - days * 86400.0
+            return SlopeFailureScenario(mine.id, slopes[0], start + 1.0 * 86400.0, now + 6 * 3600.0), start
+    raise ValueError("no mine in the registry has a slope")
 
 
 def simulation_plan(options: UpOptions, registry: Registry, now: float) -> SimulationPlan:
@@ -350,6 +420,10 @@ def simulation_plan(options: UpOptions, registry: Registry, now: float) -> Simul
     >>> plan.scenario.start % 3600, plan.event_start + 130 * 60 <= 1795651260.0
     (0.0, True)
     """
+    if options.scenario == "slope-failure":  # four days of 10-minute data, ending now
+        step, ticks = 600.0, 576
+        failure, start = slope_failure_scenario(registry, now, days=ticks * step / 86400.0)
+        return SimulationPlan(options.duration_s / ticks, start, step, None, failure)
     if options.scenario != "exceedance":
         return SimulationPlan(options.interval_s, now, options.interval_s, None)
     step, ticks = 60.0, 130
@@ -357,6 +431,40 @@ def simulation_plan(options: UpOptions, registry: Registry, now: float) -> Simul
     event_start = (now - span) - ((now - span) % 3600.0)  # a clock hour: the first hour is complete
     scenario = exceedance_target(registry, start=event_start, end=event_start + 3600.0)
     return SimulationPlan(options.duration_s / ticks, event_start, step, scenario)
+
+
+def _slope_done(db_url: str, scenario: SlopeFailureScenario) -> bool:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pending_windows WHERE kind = 'slope' AND mine_id = %s", (scenario.mine_id,)
+        ).fetchone()
+    return row is not None and row[0] == 0
+
+
+def _slope_summary(db_url: str, scenario: SlopeFailureScenario) -> dict[str, Any]:
+    """What the pipeline concluded about the failing slope, beside the truth."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        level = conn.execute(
+            "SELECT level, extract(epoch FROM forecast_failure)::float8, extract(epoch FROM t)::float8"
+            " FROM slope_levels WHERE mine_id = %s AND slope_id = %s ORDER BY t DESC LIMIT 1",
+            (scenario.mine_id, scenario.slope_id),
+        ).fetchone()
+        alerts = conn.execute(
+            "SELECT count(*) FROM alerts WHERE mine_id = %s AND category = 'slope_warning'", (scenario.mine_id,)
+        ).fetchone()
+    out: dict[str, Any] = {
+        "mine_id": scenario.mine_id,
+        "slope_id": scenario.slope_id,
+        "true_failure": datetime.fromtimestamp(scenario.t_failure, CST).isoformat(),
+        "level": level[0] if level else None,
+        "alerts": alerts[0] if alerts else 0,
+    }
+    if level and level[1] is not None:
+        out["forecast_failure"] = datetime.fromtimestamp(float(level[1]), CST).isoformat()
+        remaining = scenario.t_failure - float(level[2])
+        out["forecast_error_h"] = round((float(level[1]) - scenario.t_failure) / 3600.0, 1)
+        out["error_fraction_of_remaining"] = round(abs(float(level[1]) - scenario.t_failure) / remaining, 3)
+    return out
 
 
 def _rate(window: list[tuple[float, int]]) -> float | None:

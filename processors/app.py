@@ -51,10 +51,12 @@ from minewatch.registry import Registry
 from minewatch.settings import Settings
 from minewatch.topics import KafkaTopics
 from processors.episodes import Episode
-from processors.judge import WindowJudge
+from processors.judge import JudgeTiming, WindowJudge
 from processors.limits import Limit, LimitBook
 from processors.quality import QualityFinding, QualityMonitor, offline_watch
 from processors.samples import readings_of_batch, rules_for_registry
+from processors.slope.settings import SlopeSettings
+from processors.slopes import SlopeAssessor
 from processors.windows import AveragingRules
 from storage.readings import ReadingWriter, SourceRecord
 
@@ -84,16 +86,19 @@ dead_letter_topic = app.topic(KafkaTopics.DEAD_LETTER, key_serializer="raw", val
 TAKE_MAX = 2000  # records per take; a record is a batch of messages of one mine
 TAKE_WITHIN = 0.05  # seconds to wait for a take to fill
 JUDGE_EVERY_S = 0.5
+SLOPES_EVERY_S = 2.0
 OFFLINE_EVERY_S = 10.0
 
 READINGS_STORED = Counter("minewatch_readings_stored_total", "Readings written to the database")
 RECORDS_REPLAYED = Counter("minewatch_kafka_records_replayed_total", "Records skipped as already stored")
 DUPLICATE_READINGS = Counter("minewatch_duplicate_readings_total", "Re-sent readings already stored")
 JUDGED_WINDOWS = Counter("minewatch_windows_judged_total", "Averaging windows judged")
+SLOPE_ASSESSMENTS = Counter("minewatch_slope_assessments_total", "Slope point, piezometer and rain assessments")
 EXCEEDANCES_OPENED = Counter("minewatch_exceedances_opened_total", "Exceedance episodes opened")
 QUALITY_FINDINGS = Counter("minewatch_quality_findings_total", "Data-quality findings", ["check", "cleared"])
 ALERTS_OPENED = Counter("minewatch_alerts_opened_total", "Alerts opened", ["category", "severity"])
 STORAGE_REJECTED = Counter("minewatch_storage_rejected_total", "Records the database refused")
+WORKER_ERRORS = Counter("minewatch_worker_task_errors_total", "Timer runs that failed (and were retried)", ["task"])
 
 T = TypeVar("T")
 
@@ -111,6 +116,7 @@ class Runtime:
         self.judge = WindowJudge(
             self.rules, AveragingRules.from_data(book.rules), self.limits, self.exceedance_alert, self.targets
         )
+        self.slopes = SlopeAssessor(self.registry, SlopeSettings.load(), self.raise_alert, JudgeTiming(batch=300))
         self.quality = QualityMonitor(self.registry, track_offline=False)
         self.offline = offline_watch(self.registry, self.quality.settings)
         started = datetime.now(UTC).timestamp()
@@ -122,6 +128,11 @@ class Runtime:
 
     def targets(self, candidate: AlertCandidate) -> list[tuple[str, str]]:
         return delivery_targets(candidate, self.settings.webhook_urls)
+
+    async def raise_alert(self, conn: psycopg.AsyncConnection, candidate: AlertCandidate) -> None:
+        """Inside the caller's transaction: the alert and its deliveries with the finding that caused it."""
+        if (await AlertStore(conn).raise_alert(candidate, self.targets(candidate))).new_alert:
+            ALERTS_OPENED.labels(candidate.category, candidate.severity).inc()
 
     def exceedance_alert(self, episode: Episode, limit: Limit) -> AlertCandidate | None:
         mine = self.registry.mine(episode.series.mine_id)
@@ -276,20 +287,52 @@ async def _record_findings(conn: psycopg.AsyncConnection, rt: Runtime, findings:
                 ALERTS_OPENED.labels(candidate.category, candidate.severity).inc()
 
 
+def guarded(task: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """A timer whose failure is logged and counted, and retried at its next tick, instead of
+    crashing the whole worker (a crashed Faust app stops every agent)."""
+
+    @functools.wraps(task)
+    async def run() -> None:
+        try:
+            await task()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            WORKER_ERRORS.labels(task.__name__).inc()
+            log.exception("%s failed; it runs again at its next tick", task.__name__)
+
+    return run
+
+
 @app.timer(interval=JUDGE_EVERY_S)
+@guarded
 async def judge_windows() -> None:
     """Judge the averaging windows that are due; keep verdicts and exceedances up to date."""
     rt = runtime()
     while True:
         report = await rt.durably("judge", rt.judge.run_once)
         JUDGED_WINDOWS.inc(report.windows)
-        for _ in report.opened:
-            EXCEEDANCES_OPENED.inc()
+        EXCEEDANCES_OPENED.inc(len(report.opened))
         if report.windows < rt.judge.timing.batch:
             return
+        await asyncio.sleep(0)
+
+
+@app.timer(interval=SLOPES_EVERY_S)
+@guarded
+async def assess_slopes() -> None:
+    """Assess the slope points, piezometers and rain gauges whose intervals are due; roll up slopes."""
+    rt = runtime()
+    while True:
+        report = await rt.durably("slopes", rt.slopes.run_once)
+        SLOPE_ASSESSMENTS.inc(report.assessments)
+        if report.intervals < rt.slopes.timing.batch:
+            return
+        await asyncio.sleep(0)  # let the agents run between batches: a back-fill must not starve storage
 
 
 @app.timer(interval=OFFLINE_EVERY_S)
+@guarded
 async def watch_offline() -> None:
     """Stations silent for too long, by when their data last arrived (kept in the database)."""
     rt = runtime()

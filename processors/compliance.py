@@ -22,6 +22,8 @@ from processors.windows import CST, KIND_OF_BASIS, AveragingRules, Kind, Verdict
 def windows_of(rules: StationRules, series: SeriesKey, minutes: Iterable[float]) -> set[tuple[Kind, float]]:
     """The (kind, start) of every window the given minutes of ``series`` fall in."""
     kinds = {KIND_OF_BASIS[limit.basis] for limit in rules.limits_of(series)}
+    if not kinds:
+        return set()
     return {(kind, window_bounds(kind, minute)[0]) for kind in kinds for minute in minutes}
 
 

@@ -44,6 +44,7 @@ class JudgeTiming:
             "minute": timedelta(seconds=5),
             "hour": timedelta(minutes=2),
             "day": timedelta(minutes=10),
+            "slope": timedelta(minutes=1),
         }
     )
     max_wait: Mapping[str, timedelta] = field(
@@ -51,6 +52,7 @@ class JudgeTiming:
             "minute": timedelta(minutes=2),
             "hour": timedelta(minutes=15),
             "day": timedelta(hours=1),
+            "slope": timedelta(minutes=15),
         }
     )
     horizon: timedelta = timedelta(days=10)
@@ -64,6 +66,40 @@ class JudgeReport:
     opened: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)
+
+
+async def claim_due(
+    conn: psycopg.AsyncConnection, kinds: tuple[str, ...], timing: JudgeTiming
+) -> list[tuple[SeriesKey, str, float]]:
+    """Remove and return the pending windows of ``kinds`` that are due (see the module docstring).
+
+    Runs inside the caller's transaction: if judging fails, the windows are pending again.
+    """
+    cur = await conn.execute(
+        """
+        DELETE FROM pending_windows p
+         WHERE (p.mine_id, p.station_id, p.parameter, p.reference, p.kind, p.window_start) IN (
+               SELECT q.mine_id, q.station_id, q.parameter, q.reference, q.kind, q.window_start
+                 FROM pending_windows q
+                 JOIN unnest(%(kinds)s::text[], %(grace)s::interval[], %(wait)s::interval[]) AS k(kind, grace, wait)
+                   ON k.kind = q.kind
+                 LEFT JOIN station_watermarks m USING (mine_id, station_id)
+                WHERE q.urgent
+                   OR m.max_ts >= q.window_end + k.grace
+                   OR now() >= GREATEST(q.window_end, q.marked_at) + k.wait
+                ORDER BY q.window_end
+                LIMIT %(n)s
+                  FOR UPDATE OF q SKIP LOCKED)
+        RETURNING p.mine_id, p.station_id, p.parameter, p.reference, p.kind, extract(epoch FROM p.window_start)::float8
+        """,
+        {
+            "kinds": list(kinds),
+            "grace": [timing.grace[k] for k in kinds],
+            "wait": [timing.max_wait[k] for k in kinds],
+            "n": timing.batch,
+        },
+    )
+    return [(SeriesKey(m, s, p, r), k, float(t)) for m, s, p, r, k, t in await cur.fetchall()]
 
 
 class WindowJudge:
@@ -104,35 +140,7 @@ class WindowJudge:
         return report
 
     async def _claim_due(self, conn: psycopg.AsyncConnection) -> list[tuple[SeriesKey, str, float]]:
-        g, w = self.timing.grace, self.timing.max_wait
-        cur = await conn.execute(
-            """
-            DELETE FROM pending_windows p
-             WHERE (p.mine_id, p.station_id, p.parameter, p.reference, p.kind, p.window_start) IN (
-                   SELECT q.mine_id, q.station_id, q.parameter, q.reference, q.kind, q.window_start
-                     FROM pending_windows q
-                     LEFT JOIN station_watermarks m USING (mine_id, station_id)
-                    WHERE q.urgent
-                       OR m.max_ts >= q.window_end + CASE q.kind WHEN 'minute' THEN %(gm)s
-                                                                  WHEN 'hour' THEN %(gh)s ELSE %(gd)s END
-                       OR now() >= GREATEST(q.window_end, q.marked_at)
-                                  + CASE q.kind WHEN 'minute' THEN %(wm)s WHEN 'hour' THEN %(wh)s ELSE %(wd)s END
-                    ORDER BY q.window_end
-                    LIMIT %(n)s
-                      FOR UPDATE OF q SKIP LOCKED)
-            RETURNING p.mine_id, p.station_id, p.parameter, p.reference, p.kind, extract(epoch FROM p.window_start)
-            """,
-            {
-                "gm": g["minute"],
-                "gh": g["hour"],
-                "gd": g["day"],
-                "wm": w["minute"],
-                "wh": w["hour"],
-                "wd": w["day"],
-                "n": self.timing.batch,
-            },
-        )
-        return [(SeriesKey(m, s, p, r), k, float(t)) for m, s, p, r, k, t in await cur.fetchall()]
+        return await claim_due(conn, ("minute", "hour", "day"), self.timing)
 
     async def _minutes_of(
         self, conn: psycopg.AsyncConnection, due: list[tuple[SeriesKey, str, float]]
@@ -145,7 +153,7 @@ class WindowJudge:
         keys = list(spans)
         cur = await conn.execute(
             """
-            SELECT v.mine_id, v.station_id, v.parameter, v.reference, extract(epoch FROM v.minute),
+            SELECT v.mine_id, v.station_id, v.parameter, v.reference, extract(epoch FROM v.minute)::float8,
                    v.n_samples, v.n_valid, v.total, v.minimum, v.maximum
               FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[])
                    AS k(m, s, p, r, lo, hi)
@@ -174,8 +182,8 @@ class WindowJudge:
         cur = await conn.execute(
             """
             SELECT DISTINCT ON (w.mine_id, w.station_id, w.parameter, w.reference, w.limit_id, w.window_start)
-                   w.mine_id, w.station_id, w.parameter, w.reference, w.limit_id, extract(epoch FROM w.window_start),
-                   w.revision, w.outcome, w.value, w.n_valid
+                   w.mine_id, w.station_id, w.parameter, w.reference, w.limit_id,
+                   extract(epoch FROM w.window_start)::float8, w.revision, w.outcome, w.value, w.n_valid
               FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::float8[])
                    AS k(m, s, p, r, l, t)
               JOIN window_verdicts w ON w.mine_id = k.m AND w.station_id = k.s AND w.parameter = k.p
@@ -235,8 +243,8 @@ class WindowJudge:
         since = datetime.now(UTC) - self.timing.horizon
         cur = await conn.execute(
             """
-            SELECT DISTINCT ON (window_start) extract(epoch FROM window_start), extract(epoch FROM window_end),
-                   outcome, value, unit, n_valid, n_required, multiple
+            SELECT DISTINCT ON (window_start) extract(epoch FROM window_start)::float8,
+                   extract(epoch FROM window_end)::float8, outcome, value, unit, n_valid, n_required, multiple
               FROM window_verdicts
              WHERE mine_id = %s AND station_id = %s AND parameter = %s AND reference = %s AND limit_id = %s
                AND window_start >= %s
@@ -250,7 +258,8 @@ class WindowJudge:
         ]
         episodes = {e.exceedance_id: e for e in episodes_of(current)}
         cur = await conn.execute(
-            "SELECT exceedance_id, status, windows, extract(epoch FROM last_window_end), extract(epoch FROM closed_at),"
+            "SELECT exceedance_id, status, windows, extract(epoch FROM last_window_end)::float8,"
+            " extract(epoch FROM closed_at)::float8,"
             " peak_value FROM exceedances WHERE mine_id = %s AND station_id = %s AND parameter = %s AND reference = %s"
             " AND limit_id = %s AND first_window_start >= %s AND status <> 'withdrawn'",
             (*series, limit_id, since),

@@ -100,13 +100,19 @@ def reference_label(reference_o2: float | None) -> str:
 
 @dataclass(frozen=True)
 class StationRules:
-    """What is judged at one station: the parameters with limits, their units and O2 references."""
+    """What is aggregated and judged at one station: the parameters with limits (their units and
+    O2 references), and, at slope and rain stations, every sensor (for the slope assessment)."""
 
     mine_id: str
     station_id: str
     limits: Mapping[str, tuple[Limit, ...]]
     units: Mapping[str, str]
     references: Mapping[str, tuple[float | None, ...]]
+    kind: str = "wastewater"
+
+    @property
+    def tracks_slope(self) -> bool:
+        return self.kind in ("slope", "rain")
 
     @classmethod
     def build(
@@ -122,7 +128,13 @@ class StationRules:
             p: tuple(sorted(station_limits.references(p), key=lambda r: (r is not None, r or 0.0)))
             for p in station_limits.by_parameter
         }
-        return cls(mine_id, station.id, station_limits.by_parameter, units, references)
+        if station.kind in ("slope", "rain"):
+            for sensor in station.sensors:
+                units.setdefault(
+                    sensor.parameter, catalogue[sensor.parameter].unit if sensor.parameter in catalogue else sensor.unit
+                )
+                references.setdefault(sensor.parameter, (None,))
+        return cls(mine_id, station.id, station_limits.by_parameter, units, references, station.kind)
 
     def series(self) -> list[SeriesKey]:
         return [
@@ -140,13 +152,13 @@ class StationRules:
 
 
 def rules_for_registry(registry: Registry, book: LimitBook) -> dict[tuple[str, str], StationRules]:
-    """Station rules for every station of the registry that has at least one enforced limit."""
+    """Station rules for every station with an enforced limit, and every slope and rain station."""
     catalogue = load_parameters()
     out = {}
     for mine in registry:
         for station in mine.stations.values():
             rules = StationRules.build(mine.id, station, book, catalogue)
-            if rules.limits:
+            if rules.limits or rules.tracks_slope:
                 out[(mine.id, station.id)] = rules
     return out
 

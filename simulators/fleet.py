@@ -69,6 +69,7 @@ EMISSION_SENSORS = (
 )
 GNSS_SENSORS = (Sensor("gnss_e", "mm"), Sensor("gnss_n", "mm"), Sensor("gnss_u", "mm"))
 CRACK_SENSORS = (Sensor("crack", "mm", (0.0, 500.0)),)
+CREEP_MM_PER_DAY = 0.5  # the simulated slopes' constant-stage rate: v_const of their points
 RAIN_SENSORS = (Sensor("rain", "mm", (0.0, 200.0)), Sensor("rain_rate", "mm/h", (0.0, 300.0)))
 
 
@@ -101,6 +102,9 @@ def generate_fleet(mines: int, seed: int = 0, slope_points: int = 3) -> Registry
             county = rng.choice(counties) if counties else None
             mine_id = f"GZ{county or region_code}-{serial:04d}"
             mineral = _pick(rng, MINERALS)
+            azimuth = float(rng.randrange(0, 360, 5))  # the slope's sliding direction
+            open_pit = mineral in ("limestone", "bauxite")
+            reference = {"rate_reference": "pit_slope"} if open_pit else {}
             receiving_water = "III" if rng.random() < 0.8 else "IV"
             built = date(rng.randint(1999, 2024), rng.randint(1, 12), 1)
             water, scope = suggested_limit_sets(mineral, "wastewater", receiving_water=receiving_water, built=built)
@@ -135,10 +139,25 @@ def generate_fleet(mines: int, seed: int = 0, slope_points: int = 3) -> Registry
                         GNSS_SENSORS,
                         slope_id="SL01",
                         interval_s=60.0,
+                        slope_config={
+                            "item": "gnss",
+                            "azimuth_deg": azimuth,
+                            "plunge_deg": 25.0,
+                            "v_const_mm_per_day": CREEP_MM_PER_DAY,
+                            **reference,
+                        },
                     )
                     for p in range(1, slope_points + 1)
                 ),
-                Station("SL01-C01", "slope", "边坡 crack meter", CRACK_SENSORS, slope_id="SL01", interval_s=60.0),
+                Station(
+                    "SL01-C01",
+                    "slope",
+                    "边坡 crack meter",
+                    CRACK_SENSORS,
+                    slope_id="SL01",
+                    interval_s=60.0,
+                    slope_config={"item": "crack", "v_const_mm_per_day": CREEP_MM_PER_DAY, **reference},
+                ),
                 Station("RG01", "rain", "雨量计 rain gauge", RAIN_SENSORS, interval_s=60.0),
             ]
             region = divisions.regions[region_code]
@@ -149,7 +168,7 @@ def generate_fleet(mines: int, seed: int = 0, slope_points: int = 3) -> Registry
                 county_code=county,
                 mineral=mineral,
                 scale=_pick(rng, SCALES),
-                mining_method="open_pit" if mineral in ("limestone", "bauxite") else "underground",
+                mining_method="open_pit" if open_pit else "underground",
                 stations={s.id: s for s in stations},
             )
     return Registry(fleet)

@@ -25,6 +25,7 @@ read the scenario to know what must be detected.
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,9 @@ from typing import Any
 from minewatch.registry import Registry, Station
 from minewatch.topics import telemetry_topic
 from processors.limits import LimitBook
+from simulators.slope import ProgressiveFailure, RainDrivenSurge, StableCreep
+
+SlopeMotion = StableCreep | RainDrivenSurge | ProgressiveFailure
 
 BEIJING = timezone(timedelta(hours=8), "CST")
 
@@ -61,7 +65,6 @@ BASELINES: dict[str, tuple[float, float]] = {
     "a01014": (8.0, 0.1),
     "a21005": (40.0, 0.2),
 }
-CREEP_MM_PER_DAY = 0.05
 GNSS_NOISE_MM = 2.0
 
 
@@ -168,12 +171,18 @@ class TelemetrySimulator:
         scenario: ExceedanceScenario | None = None,
         epoch: float | None = None,
         faults: tuple[SensorFault, ...] = (),
+        slope_models: dict[tuple[str, str], SlopeMotion] | None = None,
+        rain_spells: dict[tuple[str, str], list[tuple[float, float, float]]] | None = None,
+        sample_interval_s: float = 60.0,
     ) -> None:
         self.registry = registry
         self.rng = random.Random(seed)
         self.scenario = scenario
         self.epoch = epoch
         self.faults = faults
+        self.slope_models: dict[tuple[str, str], SlopeMotion] = dict(slope_models or {})
+        self.rain_spells = dict(rain_spells or {})
+        self.sample_interval_s = sample_interval_s
         self._stations = [(mine.id, station) for mine in registry for station in mine.stations.values()]
 
     def messages(self, t: float) -> Iterator[SimulatedMessage]:
@@ -199,7 +208,6 @@ class TelemetrySimulator:
     def _readings(self, mine_id: str, station: Station, t: float) -> list[dict[str, Any]]:
         rng = self.rng
         out = []
-        days = (t - (self.epoch or t)) / 86400.0
         for sensor in station.sensors:
             code = sensor.parameter
             if code in BASELINES:
@@ -207,12 +215,11 @@ class TelemetrySimulator:
                 value = base * (1.0 + rng.gauss(0.0, noise))
                 if code != "a01013":
                     value = max(value, 0.0)
-            elif code.startswith("gnss") or code == "incl_a":
-                value = CREEP_MM_PER_DAY * days + rng.gauss(0.0, GNSS_NOISE_MM)
-            elif code == "crack":
-                value = 3.0 + CREEP_MM_PER_DAY * days + rng.gauss(0.0, 0.05)
+            elif code.startswith("gnss") or code in ("crack", "incl_a", "incl_b", "radar_los"):
+                value = self._slope_value(mine_id, station, code, t)
             elif code in ("rain", "rain_rate"):
-                value = 0.0 if rng.random() < 0.9 else rng.expovariate(1.0) * (1 if code == "rain" else 6)
+                rate = self._rain_rate(mine_id, station.id, t)  # mm/h
+                value = rate if code == "rain_rate" else rate * self.sample_interval_s / 3600.0
             else:
                 value = 0.0
             scenario = self.scenario
@@ -235,6 +242,34 @@ class TelemetrySimulator:
                     value += fault.value
             out.append({"parameter": code, "value": round(value, 4), "unit": sensor.unit, "flag": "N"})
         return out
+
+    def motion(self, mine_id: str, station: Station) -> SlopeMotion:
+        """The point's displacement model: its scenario, or steady creep at its v_const."""
+        model = self.slope_models.get((mine_id, station.id))
+        if model is None:
+            v0 = float((station.slope_config or {}).get("v_const_mm_per_day", 0.5))
+            model = self.slope_models[(mine_id, station.id)] = StableCreep(v0=v0, start=self.epoch or 0.0)
+        return model
+
+    def _slope_value(self, mine_id: str, station: Station, code: str, t: float) -> float:
+        s = self.motion(mine_id, station).displacement(t)
+        config = station.slope_config or {}
+        az = math.radians(float(config.get("azimuth_deg", 0.0)))
+        pl = math.radians(float(config.get("plunge_deg", 0.0)))
+        noise = {"gnss_e": GNSS_NOISE_MM, "gnss_n": GNSS_NOISE_MM, "gnss_u": 2 * GNSS_NOISE_MM}.get(code, 0.1)
+        along = {
+            "gnss_e": s * math.sin(az) * math.cos(pl),
+            "gnss_n": s * math.cos(az) * math.cos(pl),
+            "gnss_u": -s * math.sin(pl),
+            "crack": 3.0 + s,
+        }.get(code, s)
+        return along + self.rng.gauss(0.0, noise)
+
+    def _rain_rate(self, mine_id: str, station_id: str, t: float) -> float:
+        for start, end, mm_per_hour in self.rain_spells.get((mine_id, station_id), ()):
+            if start <= t < end:
+                return mm_per_hour * (1.0 + self.rng.gauss(0.0, 0.2)) if mm_per_hour else 0.0
+        return 0.0
 
     def _fault(self, mine_id: str, station_id: str, parameter: str, t: float) -> SensorFault | None:
         for fault in self.faults:

@@ -41,7 +41,11 @@ from psycopg import errors
 
 from processors.compliance import windows_of
 from processors.samples import O2, MinuteValue, Reading, SeriesKey, StationRules, aggregate_minutes, readings_of_batch
+from processors.slope.intervals import interval_start
+from processors.slope.settings import SlopeSettings
 from processors.windows import SECONDS, AveragingRules, judge_window
+
+SLOPE_INTERVAL_S = SlopeSettings.load().interval_s
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +229,13 @@ class ReadingWriter:
             for kind, start in windows_of(rules, series, (minute,)):
                 urgent = kind == "minute" and _exceeds_now(rules, series, minute, aggregate)
                 pending[(series, kind, start)] = pending.get((series, kind, start), False) or urgent
+            if rules.tracks_slope:  # the point (or rain gauge) as a whole is assessed per interval
+                point = SeriesKey(series.mine_id, series.station_id, "", "")
+                pending.setdefault((point, "slope", interval_start(minute, SLOPE_INTERVAL_S)), False)
         cols: list[list[Any]] = [[] for _ in range(8)]
         for (series, kind, start), urgent in pending.items():
-            for col, value in zip(cols, (*series, kind, start, start + SECONDS[kind], urgent), strict=True):
+            end = start + SECONDS.get(kind, SLOPE_INTERVAL_S)
+            for col, value in zip(cols, (*series, kind, start, end, urgent), strict=True):
                 col.append(value)
         await self.conn.execute(
             "INSERT INTO pending_windows (mine_id, station_id, parameter, reference, kind, window_start, window_end,"

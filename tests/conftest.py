@@ -57,6 +57,8 @@ def fresh_database_url(prefix: str = "minewatch_test") -> str:
 GENERATED = generate_fleet(10, seed=11)
 # Mines only the pipeline-versus-audit test publishes for, so nothing else touches their windows.
 AUDIT_MINES = frozenset(sorted(GENERATED.mines)[-4:])
+# The mine whose slope only the slope pipeline test moves.
+SLOPE_MINE = sorted(set(GENERATED.mines) - AUDIT_MINES)[-1]
 
 
 def registry_for_tests() -> Registry:

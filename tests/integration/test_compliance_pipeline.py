@@ -92,8 +92,9 @@ def test_two_hours_of_minute_data_give_the_pipeline_the_audits_exceedances(servi
 
     def in_database():
         rows = db.execute(
-            "SELECT exceedance_id, station_id, parameter, basis, extract(epoch FROM first_window_start),"
-            " extract(epoch FROM last_window_end), extract(epoch FROM closed_at), windows, peak_value, peak_n_valid"
+            "SELECT exceedance_id, station_id, parameter, basis, extract(epoch FROM first_window_start)::float8,"
+            " extract(epoch FROM last_window_end)::float8, extract(epoch FROM closed_at)::float8, windows, peak_value,"
+            " peak_n_valid"
             " FROM exceedances WHERE mine_id = ANY(%s) AND status <> 'withdrawn'",
             (list(AUDIT_MINES),),
         ).fetchall()
@@ -114,7 +115,7 @@ def test_two_hours_of_minute_data_give_the_pipeline_the_audits_exceedances(servi
 
     def findings():
         rows = db.execute(
-            "SELECT station_id, parameter, kind, extract(epoch FROM t), cleared FROM quality_findings"
+            "SELECT station_id, parameter, kind, extract(epoch FROM t)::float8, cleared FROM quality_findings"
             " WHERE mine_id = ANY(%s) AND kind <> 'offline'",
             (list(AUDIT_MINES),),
         ).fetchall()

@@ -18,7 +18,7 @@ from minewatch.registry import Registry
 from minewatch.topics import KafkaTopics, telemetry_topic
 from simulators.publisher import Publisher
 from simulators.telemetry import beijing_iso, exceedance_target
-from tests.conftest import AUDIT_MINES, eventually
+from tests.conftest import AUDIT_MINES, SLOPE_MINE, eventually
 from tests.examples import load_examples
 
 pytestmark = pytest.mark.integration
@@ -111,7 +111,7 @@ def ph_target(registry: Registry, skip: frozenset[str]):
 
 def test_instantaneous_exceedance_becomes_one_alert_on_webhook_and_mqtt(services, pipeline, db, webhook):
     registry = Registry.load(services.registry_path)
-    target = ph_target(registry, AUDIT_MINES)
+    target = ph_target(registry, AUDIT_MINES | {SLOPE_MINE})
     listener = AlertListener(services.mqtt_endpoint(PLATFORM_USER))
     try:
         now = datetime.now(UTC).timestamp()
@@ -269,8 +269,8 @@ def test_a_mine_cannot_publish_as_another_mine(services, pipeline, db):
 
 def test_a_failing_webhook_is_retried_until_it_accepts(services, pipeline, db, webhook):
     registry = Registry.load(services.registry_path)
-    first = ph_target(registry, AUDIT_MINES)
-    target = ph_target(registry, AUDIT_MINES | {first.mine_id, MINE})
+    first = ph_target(registry, AUDIT_MINES | {SLOPE_MINE})
+    target = ph_target(registry, AUDIT_MINES | {first.mine_id, MINE, SLOPE_MINE})
     webhook.refuse(2, lambda doc: doc["mine_id"] == target.mine_id)
     now = datetime.now(UTC).timestamp()
     publish_all(services.mqtt_endpoint(target.mine_id), [ph(target.mine_id, target.station_id, now - 1, 5.1)])
