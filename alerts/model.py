@@ -56,6 +56,20 @@ def fingerprint(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
+def exceedance_fingerprint(mine_id: str, station_id: str, limit_id: str, reference: str) -> str:
+    """One condition per (station, limit, reference state): its episodes share one alert while open."""
+    return fingerprint(Category.EMISSION_EXCEEDANCE, mine_id, station_id, limit_id, reference)
+
+
+def quality_fingerprint(mine_id: str, station_id: str, parameter: str | None, check: str) -> str:
+    return fingerprint(Category.DATA_QUALITY, mine_id, station_id, parameter or "", check)
+
+
+def slope_fingerprint(mine_id: str, slope_id: str) -> str:
+    """One condition per slope: its level rising or falling changes the alert's severity."""
+    return fingerprint(Category.SLOPE, mine_id, slope_id)
+
+
 def severity_for_multiple(multiple: float, orange_from: float = 1.0) -> str:
     return "orange" if multiple >= orange_from else "yellow"
 
@@ -88,9 +102,7 @@ def exceedance_alert(
         "averaging_clause": limit.basis_clause,
     }
     return AlertCandidate(
-        fingerprint=fingerprint(
-            Category.EMISSION_EXCEEDANCE, e.series.mine_id, e.series.station_id, limit.limit_id, e.series.reference
-        ),
+        fingerprint=exceedance_fingerprint(e.series.mine_id, e.series.station_id, limit.limit_id, e.series.reference),
         category=Category.EMISSION_EXCEEDANCE,
         severity=severity_for_multiple(peak.multiple or 0.0),
         mine_id=e.series.mine_id,
@@ -135,7 +147,7 @@ def quality_alert(
     """The alert of a data-quality finding: one per (mine, station, parameter, check) while open."""
     subject = f"{parameter_name} ({parameter})" if parameter else "station"
     return AlertCandidate(
-        fingerprint=fingerprint(Category.DATA_QUALITY, mine_id, station_id, parameter or "", kind),
+        fingerprint=quality_fingerprint(mine_id, station_id, parameter, kind),
         category=Category.DATA_QUALITY,
         severity=QUALITY_SEVERITY.get(kind, "blue"),
         mine_id=mine_id,
@@ -162,8 +174,8 @@ def slope_alert(
     region_code: str,
     county_code: str | None,
 ) -> AlertCandidate:
-    """The alert of a slope reaching a warning level: one per (mine, slope, level) while open,
-    so every escalation is told. ``forecast`` is (failure time, lower bound, upper bound)."""
+    """The alert of a slope at a warning level: one per slope while open, its severity the
+    slope's level, so every rise is told. ``forecast`` is (failure time, lower bound, upper bound)."""
     from processors.slope.levels import NAMES_CN
 
     when = datetime.fromtimestamp(t, CST).isoformat()
@@ -173,7 +185,7 @@ def slope_alert(
         text += f"; failure forecast {tf} CST (95 % interval {low} to {high}, inverse-velocity method)"
     reached = ", ".join(f"{p} {lv}" for p, lv in sorted(points.items()) if lv != "none")
     return AlertCandidate(
-        fingerprint=fingerprint(Category.SLOPE, mine_id, slope_id, level),
+        fingerprint=slope_fingerprint(mine_id, slope_id),
         category=Category.SLOPE,
         severity=level,
         mine_id=mine_id,

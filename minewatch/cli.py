@@ -139,17 +139,16 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 
 def cmd_dispatcher(args: argparse.Namespace) -> int:
-    from alerts.dispatcher import Dispatcher
+    from alerts.dispatcher import Dispatcher, DispatchPolicy
     from minewatch.metrics import serve_metrics
 
     _setup_logging(args.log_level)
     settings = Settings.from_env()
     serve_metrics(args.metrics_port)
-    dispatcher = Dispatcher(settings.db_url, settings.mqtt)
-    try:
+    policy = DispatchPolicy(lease_s=args.lease, tick_s=args.tick)
+    routing = settings.routing()
+    with Dispatcher(settings.db_url, settings.mqtt, routing, policy, external_url=settings.external_url) as dispatcher:
         dispatcher.run(_stop_event())
-    finally:
-        dispatcher.close()
     return 0
 
 
@@ -342,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--metrics-port", type=int, default=None)
         if name == "bridge":
             p.add_argument("--linger", type=float, default=0.02, help="seconds to group a mine's messages")
+        if name == "dispatcher":
+            p.add_argument("--lease", type=float, default=60.0, help="seconds a claimed delivery is held")
+            p.add_argument("--tick", type=float, default=1.0, help="seconds between notifier steps when idle")
         p.set_defaults(func=func)
 
     limits = sub.add_parser("limits", help="discharge and emission limits").add_subparsers(

@@ -22,7 +22,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from alerts.routing import RoutingConfig
 
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/minewatch"
 
@@ -78,6 +82,9 @@ class Settings:
     # tolerates a busy event loop (Faust heartbeats from its own thread).
     kafka_session_timeout_s: float = 6.0
     instance: str = "0"
+    routing_path: Path | None = None  # None: data/routing.yaml
+    webhook_secret_env: str | None = None  # the variable holding the platform webhooks' HMAC secret
+    external_url: str = ""  # where the bureau API is reachable, for links in notifications
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,7 +105,16 @@ class Settings:
                 env.get("MINEWATCH_KAFKA_SESSION_TIMEOUT_S", default.kafka_session_timeout_s)
             ),
             instance=env.get("MINEWATCH_INSTANCE", default.instance),
+            routing_path=Path(env["MINEWATCH_ROUTING"]) if env.get("MINEWATCH_ROUTING") else None,
+            webhook_secret_env="MINEWATCH_WEBHOOK_SECRET" if env.get("MINEWATCH_WEBHOOK_SECRET") else None,
+            external_url=env.get("MINEWATCH_EXTERNAL_URL", ""),
         )
+
+    def routing(self) -> RoutingConfig:
+        """The routing rules, with the platform webhooks of ``MINEWATCH_WEBHOOK_URLS`` added."""
+        from alerts.routing import RoutingConfig
+
+        return RoutingConfig.load(self.routing_path).with_platform_webhooks(self.webhook_urls, self.webhook_secret_env)
 
     def __repr__(self) -> str:
         shown = []

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import psycopg
+import yaml
 
 from alerts.receiver import WebhookReceiver
 from minewatch.brokerconfig import (
@@ -33,6 +35,7 @@ from minewatch.brokerconfig import (
     load_secrets,
     write_broker_config,
 )
+from minewatch.paths import DATA
 from minewatch.registry import Registry
 from minewatch.services import Database, KafkaBroker, ManagedProcess, MqttBroker, free_port, wait_until
 from minewatch.settings import MqttEndpoint
@@ -75,6 +78,8 @@ class Services:
     secrets: dict[str, str]
     partitions: int
     webhook_urls: tuple[str, ...]
+    routing_path: Path | None = None
+    webhook_secret: str | None = None
 
     def mqtt_endpoint(self, username: str | None) -> MqttEndpoint:
         if not self.mqtt_auth or username is None:
@@ -98,8 +103,22 @@ class Services:
             "MINEWATCH_KAFKA_PARTITIONS": str(self.partitions),
             "MINEWATCH_REGISTRY": str(self.registry_path),
             "MINEWATCH_WEBHOOK_URLS": ",".join(self.webhook_urls),
+            **({"MINEWATCH_ROUTING": str(self.routing_path)} if self.routing_path else {}),
+            **({"MINEWATCH_WEBHOOK_SECRET": self.webhook_secret} if self.webhook_secret else {}),
             **extra,
         }
+
+
+def write_routing(path: Path, grouping: dict[str, str]) -> Path:
+    """data/routing.yaml with its ``grouping`` section overridden, written to ``path``."""
+    doc = yaml.safe_load((DATA / "routing.yaml").read_text(encoding="utf-8"))
+    doc["grouping"] = {**doc.get("grouping", {}), **grouping}
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# up's timing: alerts reach the demo's receiver within seconds.
+DEMO_GROUPING = {"group_wait": "1s", "group_interval": "10s", "repeat_interval": "4h"}
 
 
 def minewatch_command(*args: str) -> list[str]:
@@ -115,9 +134,16 @@ def infrastructure(
     db_url: str | None,
     webhook_urls: tuple[str, ...],
     prefer_mosquitto: bool = True,
+    grouping: dict[str, str] | None = None,
+    webhook_secret: str | None = None,
 ) -> Iterator[tuple[Services, MqttBroker, KafkaBroker]]:
-    """Database, Kafka and MQTT for ``registry``; yields their connection details."""
+    """Database, Kafka and MQTT for ``registry``; yields their connection details.
+
+    ``grouping`` overrides the notification timing of data/routing.yaml (demos and tests want
+    alerts within seconds, not after Alertmanager's 30 s group_wait).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
+    routing_path = write_routing(run_dir / "routing.yaml", grouping) if grouping else None
     registry_path = run_dir / "registry.yaml"
     registry.dump(registry_path)
     mqtt_port = free_port()
@@ -139,6 +165,8 @@ def infrastructure(
                 secrets=load_secrets(broker_files.secrets_file),
                 partitions=partitions,
                 webhook_urls=webhook_urls,
+                routing_path=routing_path,
+                webhook_secret=webhook_secret,
             ),
             mqtt,
             kafka,
@@ -225,7 +253,9 @@ def database_counts(db_url: str, since: datetime) -> Counts:
                       (SELECT count(*) FROM dead_letters WHERE received_at >= %(s)s),
                       (SELECT count(*) FROM exceedances WHERE opened_at >= %(s)s),
                       (SELECT count(*) FROM alerts WHERE created_at >= %(s)s),
-                      (SELECT count(*) FROM alert_deliveries WHERE created_at >= %(s)s AND status = 'sent')""",
+                      (SELECT count(DISTINCT a) FROM notifications n, unnest(n.alert_ids) a
+                        WHERE n.created_at >= %(s)s AND EXISTS (SELECT 1 FROM notification_deliveries d
+                              WHERE d.notification_id = n.notification_id AND d.status = 'sent'))""",
             {"s": since},
         ).fetchone()
     assert row is not None
@@ -244,7 +274,8 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
     stop = threading.Event()
     summary: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
-        receiver = stack.enter_context(WebhookReceiver())
+        secret = secrets.token_hex(16)  # the demo receiver verifies every signature
+        receiver = stack.enter_context(WebhookReceiver(secret=secret))
         webhooks = options.webhook_urls or (receiver.url,)
         _status(out, f"starting services in {run_dir} ...")
         services, mqtt, _ = stack.enter_context(
@@ -254,6 +285,8 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
                 partitions=options.partitions,
                 db_url=options.db_url,
                 webhook_urls=webhooks,
+                grouping=DEMO_GROUPING,
+                webhook_secret=secret,
             )
         )
         _status(out, f"database, Kafka (Tansu) and MQTT ({mqtt.kind}) up; starting worker, bridge, dispatcher ...")
@@ -333,6 +366,8 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
             "alerts": counts.alerts,
             "alerts_delivered": counts.alerts_delivered,
             "webhook_received": len(receiver.snapshot()),
+            "webhook_alerts": len(receiver.alert_ids()),
+            "webhook_bad_signatures": receiver.bad_signatures,
             "stored_per_s": round(counts.stored / elapsed, 1) if elapsed > 0 else 0.0,
             "mqtt_broker": mqtt.kind,
             "restarts": processes.restarts,

@@ -72,8 +72,8 @@ def mine_alert_topic(mine_id: str) -> str:
     return f"{ROOT}/mines/{mine_id}/alerts"
 
 
-def jurisdiction_alert_topic(level: str, area_code: str) -> str:
-    return f"{ROOT}/alerts/{level}/{area_code}"
+def jurisdiction_alert_topic(level: str, area_code: str, agency: str) -> str:
+    return f"{ROOT}/alerts/{level}/{area_code}/{agency}"
 
 
 def bridge_subscriptions(share_group: str = BRIDGE_SHARE_GROUP) -> list[str]:

@@ -42,8 +42,8 @@ import psycopg
 from prometheus_client import Counter
 from psycopg.types.json import Jsonb
 
-from alerts.model import AlertCandidate, exceedance_alert, quality_alert
-from alerts.store import AlertStore, delivery_targets
+from alerts.model import AlertCandidate, exceedance_alert, quality_alert, quality_fingerprint
+from alerts.store import AlertStore
 from minewatch.kafka import topic_ids
 from minewatch.parameters import load_parameters
 from minewatch.records import dead_letter, decode_batch, decode_dead_letter
@@ -57,7 +57,7 @@ from processors.quality import QualityFinding, QualityMonitor, offline_watch
 from processors.samples import readings_of_batch, rules_for_registry
 from processors.slope.settings import SlopeSettings
 from processors.slopes import SlopeAssessor
-from processors.windows import AveragingRules
+from processors.windows import CST, AveragingRules
 from storage.readings import ReadingWriter, SourceRecord
 
 log = logging.getLogger("minewatch.worker")
@@ -96,7 +96,8 @@ JUDGED_WINDOWS = Counter("minewatch_windows_judged_total", "Averaging windows ju
 SLOPE_ASSESSMENTS = Counter("minewatch_slope_assessments_total", "Slope point, piezometer and rain assessments")
 EXCEEDANCES_OPENED = Counter("minewatch_exceedances_opened_total", "Exceedance episodes opened")
 QUALITY_FINDINGS = Counter("minewatch_quality_findings_total", "Data-quality findings", ["check", "cleared"])
-ALERTS_OPENED = Counter("minewatch_alerts_opened_total", "Alerts opened", ["category", "severity"])
+ALERTS_OPENED = Counter("minewatch_alerts_opened_total", "Alerts opened or reopened", ["category", "severity"])
+ALERTS_RESOLVED = Counter("minewatch_alerts_resolved_total", "Alerts resolved because their condition cleared")
 STORAGE_REJECTED = Counter("minewatch_storage_rejected_total", "Records the database refused")
 WORKER_ERRORS = Counter("minewatch_worker_task_errors_total", "Timer runs that failed (and were retried)", ["task"])
 
@@ -113,10 +114,11 @@ class Runtime:
         book = LimitBook.load()
         self.rules = rules_for_registry(self.registry, book)
         self.limits = {limit.limit_id: limit for limit in book.enforced}
+        self.routing = settings.routing()
         self.judge = WindowJudge(
-            self.rules, AveragingRules.from_data(book.rules), self.limits, self.exceedance_alert, self.targets
+            self.rules, AveragingRules.from_data(book.rules), self.limits, self.exceedance_alert, self
         )
-        self.slopes = SlopeAssessor(self.registry, SlopeSettings.load(), self.raise_alert, JudgeTiming(batch=300))
+        self.slopes = SlopeAssessor(self.registry, SlopeSettings.load(), self, JudgeTiming(batch=300))
         self.quality = QualityMonitor(self.registry, track_offline=False)
         self.offline = offline_watch(self.registry, self.quality.settings)
         started = datetime.now(UTC).timestamp()
@@ -126,13 +128,15 @@ class Runtime:
         self.topic_ids: dict[str, str] | None = None
         self._connections: dict[str, psycopg.AsyncConnection] = {}
 
-    def targets(self, candidate: AlertCandidate) -> list[tuple[str, str]]:
-        return delivery_targets(candidate, self.settings.webhook_urls)
-
     async def raise_alert(self, conn: psycopg.AsyncConnection, candidate: AlertCandidate) -> None:
-        """Inside the caller's transaction: the alert and its deliveries with the finding that caused it."""
-        if (await AlertStore(conn).raise_alert(candidate, self.targets(candidate))).new_alert:
+        """Inside the caller's transaction: the alert and its routes with the finding that caused it."""
+        if (await AlertStore(conn, self.routing).raise_alert(candidate)).new_alert:
             ALERTS_OPENED.labels(candidate.category, candidate.severity).inc()
+
+    async def resolve_alert(self, conn: psycopg.AsyncConnection, fingerprint: str, comment: str) -> None:
+        """Inside the caller's transaction: the condition cleared, so its open alert resolves."""
+        if await AlertStore(conn, self.routing).resolve_condition(fingerprint, comment) is not None:
+            ALERTS_RESOLVED.inc()
 
     def exceedance_alert(self, episode: Episode, limit: Limit) -> AlertCandidate | None:
         mine = self.registry.mine(episode.series.mine_id)
@@ -245,7 +249,6 @@ async def check_quality(stream: faust.StreamT) -> None:
 
 
 async def _record_findings(conn: psycopg.AsyncConnection, rt: Runtime, findings: list[QualityFinding]) -> None:
-    store = AlertStore(conn)
     async with conn.transaction():
         for f in findings:
             QUALITY_FINDINGS.labels(f.finding.kind, str(f.finding.cleared).lower()).inc()
@@ -268,7 +271,14 @@ async def _record_findings(conn: psycopg.AsyncConnection, rt: Runtime, findings:
                 ),
             )
             mine = rt.registry.mine(f.mine_id)
-            if f.finding.cleared or cur.rowcount == 0 or mine is None:
+            if cur.rowcount == 0 or mine is None:
+                continue
+            if f.finding.cleared:
+                await rt.resolve_alert(
+                    conn,
+                    quality_fingerprint(f.mine_id, f.station_id, f.parameter, f.finding.kind),
+                    f"{f.finding.detail} ({datetime.fromtimestamp(f.finding.t, CST).isoformat()})",
+                )
                 continue
             parameter = rt.parameters.get(f.parameter) if f.parameter else None
             candidate = quality_alert(
@@ -283,8 +293,7 @@ async def _record_findings(conn: psycopg.AsyncConnection, rt: Runtime, findings:
                 county_code=mine.county_code,
                 parameter_name=parameter.name if parameter else f.parameter,
             )
-            if (await store.raise_alert(candidate, rt.targets(candidate))).new_alert:
-                ALERTS_OPENED.labels(candidate.category, candidate.severity).inc()
+            await rt.raise_alert(conn, candidate)
 
 
 def guarded(task: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

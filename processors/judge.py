@@ -26,13 +26,13 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from alerts.model import AlertCandidate
-from alerts.store import AlertStore
+from alerts.model import AlertCandidate, exceedance_fingerprint
+from alerts.store import AlertSink
 from processors.compliance import judge_series_window
 from processors.episodes import Episode, episodes_of
 from processors.limits import Limit
 from processors.samples import MinuteValue, SeriesKey, StationRules
-from processors.windows import AveragingRules, Verdict
+from processors.windows import CST, AveragingRules, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +109,14 @@ class WindowJudge:
         averaging: AveragingRules,
         limits: Mapping[str, Limit],
         alert_for: Callable[[Episode, Limit], AlertCandidate | None],
-        targets_for: Callable[[AlertCandidate], list[tuple[str, str]]],
+        alerts: AlertSink,
         timing: JudgeTiming | None = None,
     ) -> None:
         self.rules = rules
         self.averaging = averaging
         self.limits = limits
         self.alert_for = alert_for
-        self.targets_for = targets_for
+        self.alerts = alerts
         self.timing = timing or JudgeTiming()
 
     async def run_once(self, conn: psycopg.AsyncConnection) -> JudgeReport:
@@ -273,6 +273,10 @@ class WindowJudge:
                 (exceedance_id,),
             )
             report.withdrawn.append(exceedance_id)
+        ended: list[str] = [
+            f"exceedance {x} withdrawn: corrected or late data no longer exceed the limit"
+            for x in stored.keys() - episodes.keys()
+        ]
         for exceedance_id, e in episodes.items():
             status = "open" if e.is_open else "closed"
             before = stored.get(exceedance_id)
@@ -321,6 +325,13 @@ class WindowJudge:
                 report.opened.append(exceedance_id)
                 candidate = self.alert_for(e, limit)
                 if candidate is not None:
-                    await AlertStore(conn).raise_alert(candidate, self.targets_for(candidate))
+                    await self.alerts.raise_alert(conn, candidate)
             if status == "closed" and (before is None or before[0] != "closed"):
                 report.closed.append(exceedance_id)
+                ended.append(
+                    f"exceedance {exceedance_id} ended: back within the limit from "
+                    f"{datetime.fromtimestamp(e.closed_at or e.last_end, CST).isoformat()}"
+                )
+        if ended and not any(e.is_open for e in episodes.values()):
+            fp = exceedance_fingerprint(series.mine_id, series.station_id, limit_id, series.reference)
+            await self.alerts.resolve_alert(conn, fp, "; ".join(ended))

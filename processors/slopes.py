@@ -16,15 +16,14 @@ reaches a new warning level raises an alert naming its forecast failure time whe
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from alerts.model import AlertCandidate, slope_alert
+from alerts.model import slope_alert, slope_fingerprint
+from alerts.store import AlertSink
 from minewatch.registry import Registry
 from processors.judge import JudgeTiming, claim_due
 from processors.samples import MinuteValue
@@ -35,6 +34,7 @@ from processors.slope.rainfall import RainAssessment
 from processors.slope.rollup import Point, rollup
 from processors.slope.settings import PointConfig, SlopeSettings
 from processors.slope.station import PiezoAssessment, Result, StationWatch
+from processors.windows import CST
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,12 @@ class SlopeAssessor:
         self,
         registry: Registry,
         settings: SlopeSettings,
-        raise_alert: Callable[[psycopg.AsyncConnection, AlertCandidate], Awaitable[Any]],
+        alerts: AlertSink,
         timing: JudgeTiming | None = None,
     ) -> None:
         self.registry = registry
         self.settings = settings
-        self.raise_alert = raise_alert
+        self.alerts = alerts
         self.timing = timing or JudgeTiming()
 
     def config(self, mine_id: str, station_id: str) -> tuple[str, PointConfig] | None:
@@ -307,7 +307,8 @@ class SlopeAssessor:
         before = previous[0] if previous is not None else "none"
         if verdict.level != before:
             report.level_changes.append((mine_id, slope_id, verdict.level))
-        if rank(verdict.level) > rank(before) and rank(verdict.level) >= rank(self.settings.alert_from):
+        alerting = rank(self.settings.alert_from)
+        if verdict.level != before and rank(verdict.level) >= alerting:
             alert = slope_alert(
                 mine_id,
                 slope_id,
@@ -319,4 +320,10 @@ class SlopeAssessor:
                 region_code=mine.region_code,
                 county_code=mine.county_code,
             )
-            await self.raise_alert(conn, alert)
+            await self.alerts.raise_alert(conn, alert)
+        elif verdict.level != before and rank(before) >= alerting:
+            await self.alerts.resolve_alert(
+                conn,
+                slope_fingerprint(mine_id, slope_id),
+                f"slope {slope_id} back to {verdict.level} at {datetime.fromtimestamp(t, CST).isoformat()}",
+            )

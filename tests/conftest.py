@@ -66,9 +66,15 @@ def registry_for_tests() -> Registry:
     return Registry({**example_registry().mines, **GENERATED.mines})
 
 
+# The platform webhook's signing secret in the tests; the receiver refuses what does not verify.
+WEBHOOK_SECRET = secrets.token_hex(16)
+# Alerts reach receivers within about a second in the tests (the defaults wait 30 s to group).
+TEST_GROUPING = {"group_wait": "0s", "group_interval": "1s", "repeat_interval": "4h"}
+
+
 @pytest.fixture(scope="session")
 def webhook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
+    with WebhookReceiver(secret=WEBHOOK_SECRET) as receiver:
         yield receiver
 
 
@@ -80,7 +86,13 @@ def services(webhook: WebhookReceiver) -> Iterator[Services]:
     db_url = fresh_database_url()
     try:
         with infrastructure(
-            run_dir, registry_for_tests(), partitions=4, db_url=db_url, webhook_urls=(webhook.url,)
+            run_dir,
+            registry_for_tests(),
+            partitions=4,
+            db_url=db_url,
+            webhook_urls=(webhook.url,),
+            grouping=TEST_GROUPING,
+            webhook_secret=WEBHOOK_SECRET,
         ) as (svc, _mqtt, _kafka):
             assert svc.mqtt_auth, "the tests need Mosquitto (with password file and ACL) on PATH"
             yield svc

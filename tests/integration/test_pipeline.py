@@ -140,29 +140,30 @@ def test_instantaneous_exceedance_becomes_one_alert_on_webhook_and_mqtt(services
         alert_id, severity, _, summary = alerts[0]
         assert severity == "yellow" and "GB 8978-1996" in summary and "instantaneous" in summary
 
-        def delivered():
-            return [d for d in webhook.snapshot() if d["alert_id"] == alert_id]
-
-        eventually(lambda: len(delivered()) == 1, what="the alert POSTed to the webhook")
-        doc = delivered()[0]
-        assert doc["format"] == "minewatch.alert/v1"
-        assert doc["details"]["limit_upper"] == 9.0 and doc["details"]["value"] == 9.9
+        eventually(lambda: len(webhook.about(alert_id)) == 1, what="the alert POSTed to the platform webhook")
+        doc = webhook.about(alert_id)[0]
+        assert doc["format"] == "minewatch.notification/v1" and doc["target"]["id"] == "platform"
+        assert doc["group"] == {"mine_id": target.mine_id, "category": "emission_exceedance"}
+        (alert,) = doc["alerts"]
+        assert alert["details"]["limit_upper"] == 9.0 and alert["details"]["value"] == 9.9
         mine = registry.mine(target.mine_id)
+        county_or_region = (
+            f"county/{mine.county_code}" if mine.county_code else f"region/{mine.region_code}"
+        )  # yellow: the mine and its county's ecology-environment bureau, not the prefecture
         eventually(
             lambda: (
-                {t for t, m in listener.messages if m["alert_id"] == alert_id}
+                {t for t, m in listener.messages if any(a["alert_id"] == alert_id for a in m["alerts"])}
                 == {
                     f"minewatch/v1/mines/{target.mine_id}/alerts",
-                    f"minewatch/v1/alerts/county/{mine.county_code}"
-                    if mine.county_code
-                    else f"minewatch/v1/alerts/region/{mine.region_code}",
+                    f"minewatch/v1/alerts/{county_or_region}/ecology_environment",
                 }
             ),
             what="the alert on the mine's and the jurisdiction's MQTT topics",
         )
     finally:
         listener.close()
-    assert len([d for d in webhook.snapshot() if d["alert_id"] == alert_id]) == 1  # not doubled
+    assert len(webhook.about(alert_id)) == 1  # not doubled
+    assert webhook.bad_signatures == 0
 
 
 def test_invalid_examples_are_dead_lettered_with_reasons_and_nothing_else_is_lost(services, pipeline, db):
@@ -271,7 +272,7 @@ def test_a_failing_webhook_is_retried_until_it_accepts(services, pipeline, db, w
     registry = Registry.load(services.registry_path)
     first = ph_target(registry, AUDIT_MINES | {SLOPE_MINE})
     target = ph_target(registry, AUDIT_MINES | {first.mine_id, MINE, SLOPE_MINE})
-    webhook.refuse(2, lambda doc: doc["mine_id"] == target.mine_id)
+    webhook.refuse(2, lambda doc: doc["group"]["mine_id"] == target.mine_id)
     now = datetime.now(UTC).timestamp()
     publish_all(services.mqtt_endpoint(target.mine_id), [ph(target.mine_id, target.station_id, now - 1, 5.1)])
 
@@ -282,18 +283,15 @@ def test_a_failing_webhook_is_retried_until_it_accepts(services, pipeline, db, w
         return row and row[0]
 
     eventually(lambda: alert_id() is not None, what="the alert")
-    eventually(
-        lambda: any(d["alert_id"] == alert_id() for d in webhook.snapshot()),
-        timeout=30,
-        what="delivery after two refusals (backoff 1 s, 2 s)",
-    )
+    eventually(lambda: webhook.about(alert_id()) != [], timeout=30, what="delivery after two refusals (1 s, 2 s)")
     attempts = db.execute(
-        "SELECT a.outcome, a.status_code FROM alert_delivery_attempts a JOIN alert_deliveries d USING (delivery_id)"
-        " WHERE d.alert_id = %s AND d.channel = 'webhook' ORDER BY a.attempted_at",
+        "SELECT a.outcome, a.status_code FROM notification_attempts a JOIN notification_deliveries d"
+        " USING (delivery_id) JOIN notifications n USING (notification_id)"
+        " WHERE %s = ANY(n.alert_ids) AND d.channel = 'webhook' ORDER BY a.attempted_at",
         (alert_id(),),
     ).fetchall()
     assert attempts == [("error", 503), ("error", 503), ("sent", 204)]
-    assert sum(1 for d in webhook.snapshot() if d["alert_id"] == alert_id()) == 1
+    assert len(webhook.about(alert_id())) == 1
 
 
 def test_a_silent_station_is_reported_offline_by_the_timer_and_back_online(services, pipeline, db, webhook):
@@ -310,7 +308,18 @@ def test_a_silent_station_is_reported_offline_by_the_timer_and_back_online(servi
         " AND details->>'check' = 'offline'"
     ).fetchone()
     assert alert is not None and alert[1:] == ("data_quality", "yellow")
-    eventually(lambda: any(d["alert_id"] == alert[0] for d in webhook.snapshot()), what="the offline alert delivered")
+    eventually(lambda: webhook.about(alert[0]) != [], what="the offline alert delivered")
     now = datetime.now(UTC).timestamp()
     publish_all(services.mqtt_endpoint("GZ520201-0002"), [wastewater("GZ520201-0002", "WW01", now, w01018=40.0)])
     eventually(lambda: findings()[-1:] == [(True,)], timeout=40, what="back online")
+    # The condition cleared, so minewatch resolved the alert and told the platform so.
+    status = db.execute("SELECT status, resolved_by FROM alerts WHERE alert_id = %s", (alert[0],)).fetchone()
+    assert status == ("resolved", "minewatch")
+    history = db.execute(
+        "SELECT action, actor, from_status, to_status FROM alert_history WHERE alert_id = %s ORDER BY seq", (alert[0],)
+    ).fetchall()
+    assert history == [("fire", "minewatch", None, "firing"), ("resolve", "minewatch", "firing", "resolved")]
+    eventually(
+        lambda: [a["status"] for d in webhook.about(alert[0]) for a in d["alerts"]] == ["firing", "resolved"],
+        what="the resolution delivered after the firing notification",
+    )

@@ -8,8 +8,7 @@ from collections import Counter
 
 import pytest
 
-from alerts.model import Category, severity_for_multiple
-from alerts.store import delivery_targets
+from alerts.model import severity_for_multiple
 from minewatch.brokerconfig import acl_text, password_line, verify_password_line
 from minewatch.records import decode_batch, telemetry_batch
 from minewatch.regions import load_divisions
@@ -123,13 +122,6 @@ def test_copy_rows_escape_what_copy_text_format_needs():
     assert "\t1.0\t" in line
 
 
-def test_severity_policy_and_targets():
+def test_severity_policy():
     assert severity_for_multiple(0.2) == "yellow" and severity_for_multiple(1.0) == "orange"
-    from alerts.model import AlertCandidate
-
-    c = AlertCandidate("f", Category.EMISSION_EXCEEDANCE, "yellow", "M1", "S1", "GUIAN", None, "t", "s")
-    assert delivery_targets(c, ("http://x/hook",)) == [
-        ("webhook", "http://x/hook"),
-        ("mqtt", "minewatch/v1/mines/M1/alerts"),
-        ("mqtt", "minewatch/v1/alerts/region/GUIAN"),
-    ]
+    assert severity_for_multiple(0.99) == "yellow" and severity_for_multiple(3.0) == "orange"
