@@ -1,4 +1,4 @@
-# The minewatch services (bridge, worker, dispatcher, one-shot admin commands) as one image.
+# The minewatch services (bridge, worker, dispatcher, bureau API, one-shot admin commands) as one image.
 FROM python:3.11-slim-bookworm
 WORKDIR /opt/minewatch
 COPY pyproject.toml README.md ./
@@ -7,6 +7,7 @@ COPY ingest ingest
 COPY processors processors
 COPY storage storage
 COPY alerts alerts
+COPY api api
 COPY simulators simulators
 COPY schemas schemas
 COPY data data

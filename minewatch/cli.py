@@ -6,6 +6,8 @@ minewatch db migrate
 minewatch broker-config --out DIR --port P
 minewatch kafka create-topics
 minewatch worker | bridge | dispatcher      (long-running services; configured by MINEWATCH_*)
+minewatch api [--host H] [--port P]         (the bureau API)
+minewatch tokens create --name N --level county --area 520201 [--agency A] | list | revoke ID
 minewatch simulate [--interval S] [--duration S] [--scenario ...]
 """
 
@@ -150,6 +152,58 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
     with Dispatcher(settings.db_url, settings.mqtt, routing, policy, external_url=settings.external_url) as dispatcher:
         dispatcher.run(_stop_event())
     return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    _setup_logging(args.log_level)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False)
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    from api.auth import TokenError
+    from api.tokens import issue_token
+    from minewatch.registry import Registry
+
+    settings = Settings.from_env()
+    registry = Registry.load(settings.registry_path) if settings.registry_path.exists() else None
+    try:
+        token_id, token = issue_token(settings.db_url, args.name, args.level, args.area, args.agency, registry)
+    except TokenError as exc:
+        print(f"minewatch tokens create: {exc}", file=sys.stderr)
+        return 2
+    print(f"token {token_id} for {args.name} ({args.level}:{args.area}); shown once, keep it safe:", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    import psycopg
+
+    with psycopg.connect(Settings.from_env().db_url) as conn:
+        rows = conn.execute(
+            "SELECT token_id, name, level, area, agency, created_at, last_used_at, revoked_at FROM api_tokens"
+            " ORDER BY token_id"
+        ).fetchall()
+    for token_id, name, level, area, agency, created, used, revoked in rows:
+        state = f"revoked {revoked:%Y-%m-%d}" if revoked else f"last used {used:%Y-%m-%d %H:%M}" if used else "unused"
+        print(f"{token_id}\t{level}:{area}\t{agency or '-'}\t{name}\tcreated {created:%Y-%m-%d}\t{state}")
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    import psycopg
+
+    with psycopg.connect(Settings.from_env().db_url) as conn:
+        done = conn.execute(
+            "UPDATE api_tokens SET revoked_at = now() WHERE token_id = %s AND revoked_at IS NULL", (args.token_id,)
+        ).rowcount
+    print(f"token {args.token_id} {'revoked' if done else 'was not active'}", file=sys.stderr)
+    return 0 if done else 1
 
 
 def cmd_limits_show(args: argparse.Namespace) -> int:
@@ -345,6 +399,26 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--lease", type=float, default=60.0, help="seconds a claimed delivery is held")
             p.add_argument("--tick", type=float, default=1.0, help="seconds between notifier steps when idle")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("api", help="the bureau API (OpenAPI at /openapi.json, docs at /docs)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_api)
+
+    tokens = sub.add_parser("tokens", help="bearer tokens of the bureau API").add_subparsers(
+        dest="tokens_command", required=True
+    )
+    p = tokens.add_parser("create", help="a token for a bureau or a mine (printed once; only its hash is kept)")
+    p.add_argument("--name", required=True, help="who holds it, e.g. 钟山区生态环境分局; shown in alert history")
+    p.add_argument("--level", required=True, choices=("province", "region", "county", "mine"))
+    p.add_argument("--area", required=True, help="520000, a region code, a county code, or a mine id")
+    p.add_argument("--agency", default=None, help="ecology_environment, emergency_management, natural_resources")
+    p.set_defaults(func=cmd_tokens_create)
+    p = tokens.add_parser("list", help="tokens, without their secrets")
+    p.set_defaults(func=cmd_tokens_list)
+    p = tokens.add_parser("revoke", help="revoke a token by id")
+    p.add_argument("token_id", type=int)
+    p.set_defaults(func=cmd_tokens_revoke)
 
     limits = sub.add_parser("limits", help="discharge and emission limits").add_subparsers(
         dest="limits_command", required=True

@@ -18,6 +18,7 @@ import secrets
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ import psycopg
 import yaml
 
 from alerts.receiver import WebhookReceiver
+from api.tokens import issue_token
 from minewatch.brokerconfig import (
     BRIDGE_USER,
     DISPATCHER_USER,
@@ -36,6 +38,7 @@ from minewatch.brokerconfig import (
     write_broker_config,
 )
 from minewatch.paths import DATA
+from minewatch.regions import PROVINCE_CODE
 from minewatch.registry import Registry
 from minewatch.services import Database, KafkaBroker, ManagedProcess, MqttBroker, free_port, wait_until
 from minewatch.settings import MqttEndpoint
@@ -176,8 +179,9 @@ def infrastructure(
 class MinewatchProcesses:
     """The worker, bridge and dispatcher as child processes of the caller."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, api_port: int | None = None) -> None:
         self.services = services
+        self.api_port = api_port or free_port()
         logs = services.run_dir / "logs"
         self.ready_file = services.run_dir / "worker.ready"
         self.worker = ManagedProcess(
@@ -192,12 +196,20 @@ class MinewatchProcesses:
         self.dispatcher = ManagedProcess(
             "dispatcher", minewatch_command("dispatcher"), logs / "dispatcher.log", services.env(DISPATCHER_USER)
         )
+        self.api = ManagedProcess(
+            "api", minewatch_command("api", "--port", str(self.api_port)), logs / "api.log", services.env()
+        )
         self.restarts: list[str] = []
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
 
     def start(self, worker_timeout_s: float = 90.0) -> MinewatchProcesses:
         self.ready_file.unlink(missing_ok=True)
         self.worker.start()
         self.dispatcher.start()
+        self.api.start()
         self.bridge.start()
         wait_until(
             lambda: self.worker.check_alive() or self.ready_file.exists(),
@@ -207,9 +219,9 @@ class MinewatchProcesses:
         return self
 
     def supervise(self) -> list[str]:
-        """Restart any of the three that exited; returns their names (``up`` shows them)."""
+        """Restart any that exited; returns their names (``up`` shows them)."""
         restarted = []
-        for process in (self.worker, self.bridge, self.dispatcher):
+        for process in (self.worker, self.bridge, self.dispatcher, self.api):
             if not process.alive:
                 log.warning(
                     "%s exited (code %s); restarting it; see %s",
@@ -224,7 +236,7 @@ class MinewatchProcesses:
 
     def stop(self) -> None:
         # The bridge first, so it hands what it holds to Kafka; then the worker drains.
-        for process in (self.bridge, self.worker, self.dispatcher):
+        for process in (self.bridge, self.worker, self.dispatcher, self.api):
             process.stop()
 
     def __enter__(self) -> MinewatchProcesses:
@@ -262,6 +274,16 @@ def database_counts(db_url: str, since: datetime) -> Counts:
     return Counts(stored=row[0], rejected=row[1], exceedances=row[2], alerts=row[3], alerts_delivered=row[4])
 
 
+def _api_alert_count(api_url: str, token: str) -> int | None:
+    """How many alerts the bureau API shows the demo's province token (None: no answer)."""
+    request = urllib.request.Request(f"{api_url}/v1/alerts?limit=500", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return len(json.loads(response.read())["items"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None = None) -> dict[str, Any]:
     """Run the embedded stack with a simulated fleet; returns (and prints) the summary."""
     run_dir = options.run_dir or Path(".minewatch") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
@@ -292,7 +314,14 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
         _status(out, f"database, Kafka (Tansu) and MQTT ({mqtt.kind}) up; starting worker, bridge, dispatcher ...")
         t0 = time.monotonic()
         processes = stack.enter_context(MinewatchProcesses(services))
+        _, api_token = issue_token(
+            services.db_url, "minewatch up (demo)", "province", PROVINCE_CODE, "ecology_environment"
+        )
+        token_file = run_dir / "api-token"
+        token_file.touch(mode=0o600)
+        token_file.write_text(api_token + "\n")
         _status(out, f"worker ready after {time.monotonic() - t0:.1f} s; simulating {len(registry)} mines\n")
+        _status(out, f"bureau API: {processes.api_url}/docs (a province token is in {token_file})\n")
 
         sim_start = time.time()
         plan = simulation_plan(options, registry, sim_start)
@@ -368,6 +397,8 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
             "webhook_received": len(receiver.snapshot()),
             "webhook_alerts": len(receiver.alert_ids()),
             "webhook_bad_signatures": receiver.bad_signatures,
+            "api_url": processes.api_url,
+            "api_alerts": _api_alert_count(processes.api_url, api_token),
             "stored_per_s": round(counts.stored / elapsed, 1) if elapsed > 0 else 0.0,
             "mqtt_broker": mqtt.kind,
             "restarts": processes.restarts,

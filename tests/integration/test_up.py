@@ -54,6 +54,8 @@ def test_minewatch_up_exceedance_scenario():
     assert summary["exceedances"] >= 1 and summary["alerts"] == 1
     assert summary["webhook_alerts"] == summary["alerts"] and summary["webhook_bad_signatures"] == 0
     assert summary["alerts_delivered"] == summary["alerts"]
+    assert summary["api_alerts"] == summary["alerts"]  # the bureau API shows them too
+    assert (Path(summary["run_dir"]) / "api-token").stat().st_mode & 0o077 == 0  # the demo token is private
     assert "published" in result.stderr  # progress was shown
     # every process it started has stopped
     leftovers = subprocess.run(["pgrep", "-f", str(run_dir)], check=False, capture_output=True, text=True)
