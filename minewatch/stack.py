@@ -274,14 +274,17 @@ def database_counts(db_url: str, since: datetime) -> Counts:
     return Counts(stored=row[0], rejected=row[1], exceedances=row[2], alerts=row[3], alerts_delivered=row[4])
 
 
-def _api_alert_count(api_url: str, token: str) -> int | None:
-    """How many alerts the bureau API shows the demo's province token (None: no answer)."""
+def _api_alerts_seen(api_url: str, token: str, db_url: str, since: datetime) -> int | None:
+    """How many of this run's alerts the bureau API shows the demo's province token (None: no answer)."""
+    with psycopg.connect(db_url) as conn:
+        ours = {row[0] for row in conn.execute("SELECT alert_id FROM alerts WHERE created_at >= %s", (since,))}
     request = urllib.request.Request(f"{api_url}/v1/alerts?limit=500", headers={"Authorization": f"Bearer {token}"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return len(json.loads(response.read())["items"])
+            listed = {alert["alert_id"] for alert in json.loads(response.read())["items"]}
     except (OSError, ValueError, KeyError):
         return None
+    return len(ours & listed)
 
 
 def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None = None) -> dict[str, Any]:
@@ -398,7 +401,7 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
             "webhook_alerts": len(receiver.alert_ids()),
             "webhook_bad_signatures": receiver.bad_signatures,
             "api_url": processes.api_url,
-            "api_alerts": _api_alert_count(processes.api_url, api_token),
+            "api_alerts": _api_alerts_seen(processes.api_url, api_token, services.db_url, started),
             "stored_per_s": round(counts.stored / elapsed, 1) if elapsed > 0 else 0.0,
             "mqtt_broker": mqtt.kind,
             "restarts": processes.restarts,
