@@ -28,15 +28,22 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import psycopg
+from prometheus_client import Counter
 from psycopg.rows import dict_row
 
 from alerts.notifier import Notifier
 from alerts.routing import RoutingConfig
 from alerts.signing import sign
 from alerts.store import OUTBOX_CHANNEL
-from minewatch.settings import MqttEndpoint
+from minewatch.settings import MqttEndpoint, endpoint_of
 
 log = logging.getLogger(__name__)
+
+DELIVERY_ATTEMPTS = Counter(
+    "minewatch_alert_delivery_attempts_total", "Delivery attempts by channel and outcome", ["channel", "outcome"]
+)
+DELIVERIES_FAILED = Counter("minewatch_alert_deliveries_failed_total", "Deliveries given up after max age", ["channel"])
+NOTIFIER_STEPS = Counter("minewatch_notifier_steps_total", "Notifier steps run")
 
 
 def backoff_s(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:
@@ -109,6 +116,7 @@ class Dispatcher:
                     notifier = Notifier(notifier_conn, self.routing, self.external_url)
                     while not stop.is_set():
                         notifier.step(self.clock())
+                        NOTIFIER_STEPS.inc()
                         while self.drain_once(conn):
                             pass
                         for _ in listener.notifies(timeout=self.policy.tick_s, stop_after=1):
@@ -148,6 +156,7 @@ class Dispatcher:
                 status = None
         except DeliveryError as exc:
             self.failed_attempts += 1
+            DELIVERY_ATTEMPTS.labels(delivery["channel"], "error").inc()
             age = time.time() - delivery["created_at"].timestamp()
             give_up = age > self.policy.max_age_s
             with conn.transaction():
@@ -166,16 +175,19 @@ class Dispatcher:
                     " VALUES (%s, 'error', %s, %s)",
                     (delivery["delivery_id"], exc.status_code, str(exc)),
                 )
+            if give_up:
+                DELIVERIES_FAILED.labels(delivery["channel"]).inc()
             log.warning(
                 "delivery %s to %s failed (attempt %s)%s: %s",
                 delivery["delivery_id"],
-                delivery["target"],
+                delivery["target"] if delivery["channel"] == "mqtt" else endpoint_of(delivery["target"]),
                 delivery["attempts"],
                 "; giving up" if give_up else "",
                 exc,
             )
             return
         self.sent += 1
+        DELIVERY_ATTEMPTS.labels(delivery["channel"], "sent").inc()
         with conn.transaction():
             conn.execute(
                 "UPDATE notification_deliveries SET status = 'sent', sent_at = now(), last_error = NULL"

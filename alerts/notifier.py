@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
+from prometheus_client import Counter
 from psycopg.rows import dict_row
 
 from alerts.formats import Target, render
@@ -31,6 +32,9 @@ from alerts.routing import PLATFORM, Route, RoutingConfig
 from alerts.store import OUTBOX_CHANNEL, SYSTEM_ACTOR
 
 log = logging.getLogger(__name__)
+
+NOTIFICATIONS = Counter("minewatch_notifications_total", "Notifications written to the outbox", ["level"])
+ESCALATIONS = Counter("minewatch_alert_escalations_total", "Alerts escalated to a level", ["level"])
 
 NOTIFIER_LOCK = 0x616C7274  # "alrt"
 
@@ -89,6 +93,7 @@ class Notifier:
             to = self.routing.escalation(level, told.timestamp() if told else None, now.timestamp())
             if to is not None and self._escalate_one(alert_id, level, to, now):
                 report.escalated.append((alert_id, to))
+                ESCALATIONS.labels(to).inc()
 
     def _escalate_one(self, alert_id: int, level: str, to: str, now: datetime) -> bool:
         try:
@@ -228,4 +233,5 @@ class Notifier:
             )
             cur.execute(f"NOTIFY {OUTBOX_CHANNEL}")
             report.notifications.append(notification_id)
+            NOTIFICATIONS.labels(first["level"]).inc()
             report.deliveries += len(deliveries)

@@ -14,11 +14,11 @@ fragments in this module, never from what a caller sends.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
@@ -29,10 +29,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import AwareDatetime
 
 from alerts.formats import alert_document
 from alerts.lifecycle import InvalidTransition
+from alerts.model import AlertCandidate, Category, fingerprint
 from alerts.routing import SEVERITY_ORDER
 from alerts.store import AlertNotFound, AlertStore
 from api.auth import Caller, FailureLimiter, token_hash
@@ -49,6 +49,7 @@ from api.models import (
     AlertPage,
     AlertStatus,
     Bucket,
+    ComplaintCreate,
     ExceedancePage,
     ExceedanceStatus,
     HistoryEntry,
@@ -61,10 +62,11 @@ from api.models import (
     Severity,
     Silence,
     SilenceCreate,
+    Timestamp,
     WhoAmI,
 )
 from minewatch.registry import Mine, Registry
-from minewatch.settings import Settings
+from minewatch.settings import Settings, endpoint_of
 
 BUCKETS = {"1m": timedelta(minutes=1), "10m": timedelta(minutes=10), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 BUCKET_ORIGIN = datetime.fromisoformat("2000-01-01T00:00:00+08:00")  # days are China Standard Time days
@@ -216,10 +218,7 @@ async def _visible_alert(conn: psycopg.AsyncConnection, caller: Caller, alert_id
 
 
 def _destination(channel: str, target: str) -> str:
-    if channel == "mqtt":
-        return target
-    parts = urlsplit(target)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+    return target if channel == "mqtt" else endpoint_of(target)
 
 
 def _routes(app: FastAPI) -> None:
@@ -246,8 +245,8 @@ def _routes(app: FastAPI) -> None:
         station_id: Annotated[str | None, Query(pattern=STATION_ID)] = None,
         region: Annotated[str | None, Query(pattern=AREA_CODE)] = None,
         county: Annotated[str | None, Query(pattern=AREA_CODE)] = None,
-        since: Annotated[AwareDatetime | None, Query(description="first seen at or after")] = None,
-        until: Annotated[AwareDatetime | None, Query(description="first seen before")] = None,
+        since: Annotated[Timestamp | None, Query(description="first seen at or after")] = None,
+        until: Annotated[Timestamp | None, Query(description="first seen before")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         cursor: Annotated[int | None, Query(ge=1, le=BIGINT, description="next_cursor of the previous page")] = None,
     ) -> AlertPage:
@@ -348,6 +347,35 @@ def _routes(app: FastAPI) -> None:
     async def reopen(request: Request, caller: CallerDep, alert_id: AlertId, body: Reopen) -> Alert:
         """Reopen a resolved alert, saying why; it is told again and escalates again."""
         return await act(request, caller, alert_id, "reopen", body.comment)
+
+    @app.post("/v1/complaints", response_model=Alert, status_code=201, tags=["alerts"], responses=ACTION_ERRORS)
+    async def file_complaint(request: Request, caller: CallerDep, body: ComplaintCreate) -> Alert:
+        """Record a complaint about a mine as a `complaint` alert, routed like every other alert."""
+        mine = _mine_in(request, caller, body.mine_id)
+        if not caller.may_act:
+            raise HTTPException(403, "a mine's token is read-only: complaints are filed by its bureau")
+        if body.station_id is not None and mine.station(body.station_id) is None:
+            raise HTTPException(422, f"mine {mine.id} has no station {body.station_id}")
+        received = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        candidate = AlertCandidate(
+            fingerprint=fingerprint(Category.COMPLAINT, mine.id, received),
+            category=Category.COMPLAINT,
+            severity=body.severity,
+            mine_id=mine.id,
+            station_id=body.station_id,
+            region_code=mine.region_code,
+            county_code=mine.county_code,
+            title=f"{mine.id}: complaint ({body.channel})",
+            summary=body.summary,
+            details={"channel": body.channel, "filed_by": caller.actor},
+            occurred_at=now.isoformat(),
+            event_id=f"complaint:{received}",
+        )
+        async with request.app.state.pool.connection() as conn, conn.transaction():
+            raised = await AlertStore(conn, request.app.state.routing).raise_alert(candidate)
+            row = await _visible_alert(conn, caller, raised.alert_id)  # type: ignore[arg-type]
+        return _alert(row)
 
     @app.get("/v1/mines", response_model=list[MineSummary], tags=["mines"])
     async def list_mines(
@@ -464,8 +492,8 @@ def _routes(app: FastAPI) -> None:
         mine_id: MineId,
         station_id: Annotated[str, Query(pattern=STATION_ID)],
         parameter: Annotated[str, Query(pattern=PARAMETER, description="HJ 212-2017 code, e.g. w01018 (COD)")],
-        start: Annotated[AwareDatetime | None, Query(description="default: 24 h before end")] = None,
-        end: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
+        start: Annotated[Timestamp | None, Query(description="default: 24 h before end")] = None,
+        end: Annotated[Timestamp | None, Query(description="default: now")] = None,
         bucket: Annotated[Bucket, Query(description="raw readings, or means over buckets of this size")] = "1h",
     ) -> ReadingSeries:
         """A station's readings of one parameter over a time range, raw or aggregated into buckets
@@ -523,8 +551,8 @@ def _routes(app: FastAPI) -> None:
         caller: CallerDep,
         mine_id: Annotated[str | None, Query(pattern=MINE_ID)] = None,
         status: ExceedanceStatus | None = None,
-        since: Annotated[AwareDatetime | None, Query(description="episodes ending at or after")] = None,
-        until: Annotated[AwareDatetime | None, Query(description="episodes starting before")] = None,
+        since: Annotated[Timestamp | None, Query(description="episodes ending at or after")] = None,
+        until: Annotated[Timestamp | None, Query(description="episodes starting before")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}:[A-Za-z0-9_-]{1,80}$")] = None,
     ) -> ExceedancePage:

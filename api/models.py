@@ -6,10 +6,11 @@ characters, so nothing a caller sends can reach the database as anything but a v
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
 
 MINE_ID = r"^[A-Za-z0-9_-]{1,64}$"
 STATION_ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -31,6 +32,20 @@ def _no_nul(text: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
+
+
+def _iso_8601(value: Any) -> Any:
+    # pydantic would also take a number of seconds since 1970, which the OpenAPI document
+    # (format: date-time) does not promise; refuse it rather than guess the unit.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _NUMBER.fullmatch(value.strip()):
+        raise ValueError("give a date and time in ISO 8601 with a UTC offset, e.g. 2026-11-26T08:00:00+08:00")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?")
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]
 
 
 class Problem(BaseModel):
@@ -124,6 +139,16 @@ class Resolve(BaseModel):
 
 class Reopen(BaseModel):
     comment: Text = Field(min_length=1, max_length=2000, description="why the alert is reopened (required)")
+
+
+class ComplaintCreate(BaseModel):
+    """A complaint about a mine received by a bureau (a 12369 hotline call, a letter, a visit)."""
+
+    mine_id: str = Field(pattern=MINE_ID)
+    station_id: str | None = Field(default=None, pattern=STATION_ID)
+    severity: Severity = "yellow"
+    channel: Text = Field(min_length=1, max_length=100, description="how it arrived, e.g. 12369 hotline")
+    summary: Text = Field(min_length=1, max_length=2000, description="what the complainant reports")
 
 
 class MineSummary(BaseModel):
@@ -236,8 +261,8 @@ class SilenceCreate(BaseModel):
     mine_id: str = Field(pattern=MINE_ID)
     station_id: str | None = Field(default=None, pattern=STATION_ID)
     category: AlertCategory | None = None
-    starts_at: AwareDatetime | None = Field(default=None, description="default: now")
-    ends_at: AwareDatetime
+    starts_at: Timestamp | None = Field(default=None, description="default: now")
+    ends_at: Timestamp
     reason: Text = Field(min_length=1, max_length=500)
 
 

@@ -36,6 +36,17 @@ def redact(url: str) -> str:
     return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+def endpoint_of(url: str) -> str:
+    """Where a webhook URL points, without user, password, path or query (which may carry a
+    token): safe to log and to show a bureau.
+
+    >>> endpoint_of("https://user:pw@hooks.example:8443/in?token=abc")
+    'https://hooks.example:8443'
+    """
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+
+
 def _secret(path: Path, username: str) -> str:
     """The password of ``username`` in a YAML secrets file (written by ``minewatch broker-config``)."""
     import yaml
