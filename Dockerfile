@@ -4,6 +4,7 @@ WORKDIR /opt/minewatch
 COPY pyproject.toml README.md ./
 COPY minewatch minewatch
 COPY ingest ingest
+COPY hj212 hj212
 COPY processors processors
 COPY storage storage
 COPY alerts alerts

@@ -7,6 +7,7 @@ minewatch broker-config --out DIR --port P
 minewatch kafka create-topics
 minewatch worker | bridge | dispatcher      (long-running services; configured by MINEWATCH_*)
 minewatch api [--host H] [--port P]         (the bureau API)
+minewatch hj212 serve [--port 8212] | parse  (the HJ 212 gateway; parse frames from stdin as JSON)
 minewatch tokens create --name N --level county --area 520201 [--agency A] | list | revoke ID
 minewatch simulate [--interval S] [--duration S] [--scenario ...]
 """
@@ -297,11 +298,76 @@ def cmd_bench_detectors(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_hj212(args: argparse.Namespace) -> int:
+    from benchmarks.hj212 import main as bench
+
+    bench(args.mines, args.minutes)
+    return 0
+
+
 def cmd_bench_slope(args: argparse.Namespace) -> int:
     from benchmarks.slope import main as bench
 
     bench(args.runs, args.points, args.days)
     return 0
+
+
+def cmd_hj212_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hj212.gateway import Gateway, GatewayLimits, KafkaSink
+    from minewatch.metrics import serve_metrics
+    from minewatch.registry import Registry
+
+    _setup_logging(args.log_level)
+    settings = Settings.from_env()
+    serve_metrics(args.metrics_port)
+    limits = GatewayLimits(max_connections=args.max_connections, idle_timeout_s=args.idle_timeout)
+    sink = KafkaSink(settings.kafka_bootstrap, f"minewatch-hj212-{settings.instance}")
+    gateway = Gateway(Registry.load(settings.registry_path), sink, limits)
+    log = logging.getLogger("minewatch.hj212")
+
+    async def serve() -> None:
+        server = await gateway.serve(args.host, args.port)
+        log.info("HJ 212 gateway on %s:%s, %d devices registered", args.host, args.port, len(gateway.devices))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with server:
+            await stop.wait()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        sink.close()
+    return 0
+
+
+def cmd_hj212_parse(args: argparse.Namespace) -> int:
+    from hj212.debug import describe
+
+    for line in sys.stdin:
+        if line.strip():
+            print(json.dumps(describe(line.rstrip("\r\n")), ensure_ascii=False))
+    return 0
+
+
+def _simulate_hj212(args: argparse.Namespace, registry: object) -> int:
+    import asyncio
+    import time
+
+    from simulators.hj212 import loggers, run_fleet
+
+    host, _, port = args.gateway.rpartition(":")
+    now = time.time()
+    end = now - now % 60
+    minutes = [end - 60 * (args.minutes - i) for i in range(args.minutes)]
+    fleet = loggers(registry, seed=args.seed, fault_rate=args.fault_rate)  # type: ignore[arg-type]
+    stats = asyncio.run(run_fleet(host or "127.0.0.1", int(port), fleet, minutes, pace_s=args.interval))
+    print(json.dumps({"loggers": len(fleet), **{k: v for k, v in vars(stats).items() if k != "unanswered"},
+                      "unanswered": len(stats.unanswered)}))  # fmt: skip
+    return 0 if not stats.unanswered else 1
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -314,6 +380,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level)
     settings = Settings.from_env()
     registry = Registry.load(args.registry or settings.registry_path)
+    if args.protocol == "hj212":
+        return _simulate_hj212(args, registry)
     scenario = None
     if args.scenario == "exceedance":
         start = time.time() + 10
@@ -463,19 +531,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=int, default=120)
     p.add_argument("--repeat", type=int, default=3)
     p.set_defaults(func=cmd_bench_detectors)
+    p = bench.add_parser("hj212", help="frames per second through the HJ 212 gateway (decode, and end to end)")
+    p.add_argument("--mines", type=int, default=50, help="two loggers each (outlet and stack)")
+    p.add_argument("--minutes", type=int, default=20, help="minute packets per logger")
+    p.set_defaults(func=cmd_bench_hj212)
     p = bench.add_parser("slope", help="forecast errors and false alarms of the slope detectors on synthetic series")
     p.add_argument("--runs", type=int, default=30, help="synthetic progressive failures")
     p.add_argument("--points", type=int, default=30, help="stable creeping points")
     p.add_argument("--days", type=float, default=30.0, help="days of each stable series")
     p.set_defaults(func=cmd_bench_slope)
 
-    p = sub.add_parser("simulate", help="publish simulated telemetry to the configured MQTT broker")
+    p = sub.add_parser("simulate", help="simulated telemetry: MQTT devices, or HJ 212 data loggers")
     p.add_argument("--registry", type=Path)
-    p.add_argument("--interval", type=float, default=1.0)
+    p.add_argument("--protocol", choices=("mqtt", "hj212"), default="mqtt")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (hj212: between minutes)")
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--scenario", choices=("normal", "exceedance"), default="normal")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--gateway", default="127.0.0.1:8212", help="hj212: the gateway's host:port")
+    p.add_argument("--minutes", type=int, default=60, help="hj212: minutes of data per logger (ending now)")
+    p.add_argument("--fault-rate", type=float, default=0.02, help="hj212: share of packets sent with a fault")
     p.set_defaults(func=cmd_simulate)
+
+    hj212 = sub.add_parser("hj212", help="the HJ 212 gateway").add_subparsers(dest="hj212_command", required=True)
+    p = hj212.add_parser("serve", help="accept HJ 212 data loggers over TCP and feed their data to Kafka")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=8212)
+    p.add_argument("--metrics-port", type=int, default=None)
+    p.add_argument("--max-connections", type=int, default=5000)
+    p.add_argument("--idle-timeout", type=float, default=600.0)
+    p.set_defaults(func=cmd_hj212_serve)
+    p = hj212.add_parser("parse", help="read frames from stdin (one a line), print each as JSON with its CRC verdict")
+    p.set_defaults(func=cmd_hj212_parse)
     return parser
 
 

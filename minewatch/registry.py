@@ -70,6 +70,24 @@ class Sensor:
 
 
 @dataclass(frozen=True, slots=True)
+class Hj212Link:
+    """How a station's online monitor (data logger) speaks HJ 212 to the gateway."""
+
+    mn: str  # the device's unique id (MN)
+    pw_sha256: str  # SHA-256 (hex) of its access password (PW); the password itself is never stored
+    crc: str = "hj212"  # legacy firmware: the CRC variant it sends (modbus, modbus-swapped, zero, ffff)
+    min_interval_min: int = 1  # the device's MinInterval: what one minute-data (2051) packet covers
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"mn": self.mn, "pw_sha256": self.pw_sha256}
+        if self.crc != "hj212":
+            d["crc"] = self.crc
+        if self.min_interval_min != 1:
+            d["min_interval_min"] = self.min_interval_min
+        return d
+
+
+@dataclass(frozen=True, slots=True)
 class Station:
     id: str
     kind: str
@@ -82,6 +100,7 @@ class Station:
     receiving_water: str | None = None  # GB 3838 class (I-V) or "sewer": decides GB 8978's grade
     built: str | None = None  # EIA approval date (ISO): decides GB 8978's and GB 16297's table
     slope_config: dict[str, Any] | None = None  # how a slope point is read (processors/slope/settings.py)
+    hj212: Hj212Link | None = None  # its monitor reports over HJ 212 (hj212/gateway.py)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "kind": self.kind, "name": self.name}
@@ -98,6 +117,8 @@ class Station:
             d["built"] = self.built
         if self.slope_config:
             d["slope_config"] = dict(self.slope_config)
+        if self.hj212 is not None:
+            d["hj212"] = self.hj212.to_dict()
         d["sensors"] = [s.to_dict() for s in self.sensors]
         return d
 
@@ -152,6 +173,15 @@ class Registry:
             if mine.id in mines:
                 raise RegistryError(f"mine {mine.id} appears twice")
             mines[mine.id] = mine
+        devices: dict[str, str] = {}
+        for mine in mines.values():
+            for station in mine.stations.values():
+                if station.hj212 is None:
+                    continue
+                here, mn = f"{mine.id}/{station.id}", station.hj212.mn
+                if mn in devices:
+                    raise RegistryError(f"HJ 212 MN {mn} belongs to {devices[mn]} and {here}")
+                devices[mn] = here
         return cls(mines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -222,4 +252,22 @@ def _station_from_dict(raw: dict[str, Any]) -> Station:
         receiving_water=None if raw.get("receiving_water") is None else str(raw["receiving_water"]),
         built=None if raw.get("built") is None else str(raw["built"]),
         slope_config=dict(raw["slope_config"]) if raw.get("slope_config") else None,
+        hj212=_hj212_from_dict(raw["id"], raw["hj212"]) if raw.get("hj212") else None,
     )
+
+
+def _hj212_from_dict(station_id: str, raw: dict[str, Any]) -> Hj212Link:
+    try:
+        link = Hj212Link(
+            mn=str(raw["mn"]),
+            pw_sha256=str(raw["pw_sha256"]).lower(),
+            crc=str(raw.get("crc", "hj212")),
+            min_interval_min=int(raw.get("min_interval_min", 1)),
+        )
+    except KeyError as missing:
+        raise RegistryError(f"station {station_id}: hj212 needs {missing}") from None
+    if link.crc not in ("hj212", "modbus", "modbus-swapped", "zero", "ffff"):
+        raise RegistryError(f"station {station_id}: hj212 crc {link.crc!r} is not a known variant")
+    if len(link.pw_sha256) != 64:
+        raise RegistryError(f"station {station_id}: hj212 pw_sha256 must be a SHA-256 in hex (64 characters)")
+    return link

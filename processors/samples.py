@@ -163,6 +163,12 @@ def rules_for_registry(registry: Registry, book: LimitBook) -> dict[tuple[str, s
     return out
 
 
+def is_sample(reading: Mapping[str, Any]) -> bool:
+    """A reading judged as a sample: an instant, or a device's minute value. Hourly and daily
+    statistics a device computed (``interval_s`` of an hour or more) are kept beside, not judged."""
+    return reading.get("interval_s", 0) < 3600
+
+
 def readings_of_batch(batch: Mapping[str, Any]) -> list[Reading]:
     """The readings of a telemetry batch (see minewatch.records), with epoch times."""
     mine = batch["mine_id"]
@@ -171,6 +177,8 @@ def readings_of_batch(batch: Mapping[str, Any]) -> list[Reading]:
     for message in batch["messages"]:
         station = message["station_id"]
         for r in message["readings"]:
+            if not is_sample(r):
+                continue
             stamp = r.get("ts") or message["ts"]
             t = stamps.get(stamp)
             if t is None:

@@ -22,11 +22,12 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import date
 
 from minewatch.regions import load_divisions
-from minewatch.registry import Mine, Registry, Sensor, Station
+from minewatch.registry import Hj212Link, Mine, Registry, Sensor, Station
 from processors.limits import suggested_limit_sets
 
 MINERALS: tuple[tuple[str, float], ...] = (
@@ -88,6 +89,22 @@ def _pick(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
     return rng.choices([k for k, _ in table], weights=[w for _, w in table])[0]
 
 
+def simulated_mn(mine_id: str, station_id: str) -> str:
+    """A 24-hex-digit HJ 212 MN for a simulated station's data logger."""
+    return hashlib.sha256(f"{mine_id}/{station_id}".encode()).hexdigest()[:24].upper()
+
+
+def simulated_password(mn: str) -> str:
+    """The 6-digit HJ 212 PW of a *simulated* data logger, derived from its MN so the simulator
+    can speak for it. A real registry holds only the SHA-256 of each device's real password."""
+    return str(int(hashlib.sha256(f"minewatch-simulated:{mn}".encode()).hexdigest(), 16) % 1_000_000).zfill(6)
+
+
+def simulated_hj212(mine_id: str, station_id: str) -> Hj212Link:
+    mn = simulated_mn(mine_id, station_id)
+    return Hj212Link(mn, hashlib.sha256(simulated_password(mn).encode()).hexdigest())
+
+
 def generate_fleet(mines: int, seed: int = 0, slope_points: int = 3) -> Registry:
     rng = random.Random(seed)
     divisions = load_divisions()
@@ -120,6 +137,7 @@ def generate_fleet(mines: int, seed: int = 0, slope_points: int = 3) -> Registry
                     interval_s=60.0,
                     receiving_water=receiving_water,
                     built=built.isoformat(),
+                    hj212=simulated_hj212(mine_id, "WW01"),
                 ),
                 Station(
                     "ST01",
@@ -130,6 +148,7 @@ def generate_fleet(mines: int, seed: int = 0, slope_points: int = 3) -> Registry
                     scope,
                     interval_s=60.0,
                     built=built.isoformat(),
+                    hj212=simulated_hj212(mine_id, "ST01"),
                 ),
                 *(
                     Station(

@@ -205,6 +205,10 @@ class TelemetrySimulator:
                 telemetry_topic(mine_id, station.kind, station.id), mine_id, station.id, payload, len(readings)
             )
 
+    def station_readings(self, mine_id: str, station: Station, t: float) -> list[dict[str, Any]]:
+        """The readings one station takes at ``t`` (what its message would carry)."""
+        return self._readings(mine_id, station, t)
+
     def _readings(self, mine_id: str, station: Station, t: float) -> list[dict[str, Any]]:
         rng = self.rng
         out = []

@@ -40,7 +40,16 @@ import psycopg
 from psycopg import errors
 
 from processors.compliance import windows_of
-from processors.samples import O2, MinuteValue, Reading, SeriesKey, StationRules, aggregate_minutes, readings_of_batch
+from processors.samples import (
+    O2,
+    MinuteValue,
+    Reading,
+    SeriesKey,
+    StationRules,
+    aggregate_minutes,
+    is_sample,
+    readings_of_batch,
+)
 from processors.slope.intervals import interval_start
 from processors.slope.settings import SlopeSettings
 from processors.windows import SECONDS, AveragingRules, judge_window
@@ -89,13 +98,45 @@ def copy_rows(records: list[SourceRecord]) -> bytes:
             message_ts = message["ts"]
             prefix = f"\t{mine}\t{station}\t"
             for reading in message["readings"]:
+                if not is_sample(reading):
+                    continue
                 value = reading["value"]
                 text = NULL if value is None else repr(float(value))
                 add(
-                    f"{reading.get('ts') or message_ts}{prefix}{reading['parameter']}\t{text}\t"
+                    f"{reading.get('ts') or message_ts}{prefix}{_escape(reading['parameter'])}\t{text}\t"
                     f"{_escape(reading['unit'])}\t{reading['flag']}\t{received}\n"
                 )
     return "".join(lines).encode()
+
+
+def interval_rows(records: list[SourceRecord]) -> list[tuple[Any, ...]]:
+    """Rows of ``interval_readings``: every reading that states the interval it summarises."""
+    rows = []
+    for record in records:
+        batch = record.batch
+        received = datetime.fromtimestamp(batch["received_at"], UTC)
+        for message in batch["messages"]:
+            for r in message["readings"]:
+                if "interval_s" not in r:
+                    continue
+                rows.append(
+                    (
+                        r.get("ts") or message["ts"],
+                        r["interval_s"],
+                        batch["mine_id"],
+                        message["station_id"],
+                        r["parameter"],
+                        r["value"],
+                        r.get("min"),
+                        r.get("max"),
+                        r.get("total"),
+                        r.get("corrected"),
+                        r["unit"],
+                        r["flag"],
+                        received,
+                    )
+                )
+    return rows
 
 
 class ReadingWriter:
@@ -130,6 +171,15 @@ class ReadingWriter:
                 stored = None
             except errors.UniqueViolation:
                 rows, duplicates, stored = await self._copy_tolerating_duplicates(payload)
+            intervals = interval_rows(fresh)
+            if intervals:
+                async with self.conn.cursor() as cur:
+                    await cur.executemany(
+                        "INSERT INTO interval_readings (ts, interval_s, mine_id, station_id, parameter, value,"
+                        " min_value, max_value, total, corrected, unit, flag, received_at)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        intervals,
+                    )
             if self.rules is not None and fresh:
                 batch_readings = [r for record in fresh for r in readings_of_batch(record.batch)]
                 await self._bookkeep(batch_readings if stored is None else stored, batch_readings)

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,7 +27,7 @@ import pytest
 from alerts.receiver import WebhookReceiver
 from minewatch.registry import Registry
 from minewatch.stack import MinewatchProcesses, Services, infrastructure
-from simulators.fleet import generate_fleet
+from simulators.fleet import generate_fleet, simulated_hj212
 from storage.migrate import drop_database
 from tests.examples import example_registry
 
@@ -61,9 +62,30 @@ AUDIT_MINES = frozenset(sorted(GENERATED.mines)[-4:])
 SLOPE_MINE = sorted(set(GENERATED.mines) - AUDIT_MINES)[-1]
 
 
+def _hj212_fleet(mines: int, seed: int) -> Registry:
+    """Generated mines renumbered from 9001, for the HJ 212 tests alone; the first stack's logger
+    runs legacy firmware that computes CRC-16/MODBUS (registered as such)."""
+    renamed = {}
+    for number, mine in enumerate(generate_fleet(mines, seed=seed), start=9001):
+        mine_id = f"{mine.id.rsplit('-', 1)[0]}-{number}"
+        stations = {
+            sid: replace(station, hj212=simulated_hj212(mine_id, sid) if station.hj212 else None)
+            for sid, station in mine.stations.items()
+        }
+        renamed[mine_id] = replace(mine, id=mine_id, stations=stations)
+    first = sorted(renamed)[0]
+    stack = renamed[first].stations["ST01"]
+    legacy = replace(stack, hj212=replace(stack.hj212, crc="modbus"))  # type: ignore[arg-type]
+    renamed[first] = replace(renamed[first], stations={**renamed[first].stations, "ST01": legacy})
+    return Registry(renamed)
+
+
+HJ212_FLEET = _hj212_fleet(12, seed=31)
+
+
 def registry_for_tests() -> Registry:
-    """The examples' mines plus a small generated fleet."""
-    return Registry({**example_registry().mines, **GENERATED.mines})
+    """The examples' mines, a small generated fleet, and the HJ 212 tests' own mines."""
+    return Registry({**example_registry().mines, **GENERATED.mines, **HJ212_FLEET.mines})
 
 
 # The platform webhook's signing secret in the tests; the receiver refuses what does not verify.
