@@ -5,7 +5,8 @@ keeps the connection open). Per frame (``hj212/framing.py``):
 
 1. parse it (``packet.py``) and find the device by its MN in the registry;
 2. check the CRC: HJ 212's own, or the variant the registry says this device's legacy firmware
-   sends (accepted, and counted as such); any other CRC is refused, no answer (HJ 212: "if the
+   sends (accepted, counted, and its readings marked ``origin = 'hj212 legacy-crc:<variant>'``);
+   any other CRC is refused, no answer (HJ 212: "if the
    CRC is wrong, execution ends"), the device sends again;
 3. authenticate: the MN must be registered and the PW must match (only its SHA-256 is kept);
    failures are refused without an answer, logged without the password, and a connection
@@ -259,7 +260,7 @@ class Gateway:
             log.warning("%s: MN %s: Flag version %s, read as HJ 212-2017", conn.peer, packet.mn, packet.version)
         conn.devices.add(packet.mn or "")
         if packet.cn in DATA_COMMANDS:
-            if not await self._data(conn, item, packet, device):
+            if not await self._data(conn, item, packet, device, verdict.variant if legacy else None):
                 return []
         elif packet.cn == "1013":  # the device asks for the time: answer, then set it
             now = datetime.fromtimestamp(self.clock(), UTC)
@@ -276,7 +277,7 @@ class Gateway:
             return [encode.data_answer(qn=packet.qn, pw=packet.pw, mn=packet.mn, version=packet.version)]
         return []
 
-    async def _data(self, conn: _Connection, frame: Frame, packet: Packet, device: Device) -> bool:
+    async def _data(self, conn: _Connection, frame: Frame, packet: Packet, device: Device, legacy: str | None) -> bool:
         """Forward a data packet; True when the device may be answered (Kafka has it, or it was dead-lettered)."""
         if packet.is_split:
             whole = conn.transfers.add(packet, self.clock())
@@ -304,7 +305,8 @@ class Gateway:
             return True
         if mapped.unknown_flags:
             UNKNOWN_FLAGS.inc(len(mapped.unknown_flags))
-        record = telemetry_batch(device.mine_id, now, [orjson.dumps(mapped.message)])
+        origin = "hj212" if legacy is None else f"hj212 legacy-crc:{legacy}"
+        record = telemetry_batch(device.mine_id, now, [orjson.dumps({**mapped.message, "origin": origin})])
         await self.sink.send(KafkaTopics.TELEMETRY, device.mine_id.encode(), record)
         READINGS.inc(len(mapped.message["readings"]))
         return True

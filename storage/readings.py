@@ -24,8 +24,8 @@ Aggregates built only from stored rows can never count a replay or a re-sent rea
 ...         {"parameter": "w01018", "value": 42.5, "unit": "mg/L", "flag": "N"},
 ...         {"parameter": "w01012", "value": None, "unit": "mg/L", "flag": "D"}]}]})
 >>> print(copy_rows([record]).decode().replace("\\t", " | "), end="")
-2026-11-26T08:00:00+08:00 | GZ520201-0001 | WW01 | w01018 | 42.5 | mg/L | N | 2026-11-26T00:01:00+00:00
-2026-11-26T08:00:00+08:00 | GZ520201-0001 | WW01 | w01012 | \\N | mg/L | D | 2026-11-26T00:01:00+00:00
+2026-11-26T08:00:00+08:00 | GZ520201-0001 | WW01 | w01018 | 42.5 | mg/L | N | 2026-11-26T00:01:00+00:00 | \\N
+2026-11-26T08:00:00+08:00 | GZ520201-0001 | WW01 | w01012 | \\N | mg/L | D | 2026-11-26T00:01:00+00:00 | \\N
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ SLOPE_INTERVAL_S = SlopeSettings.load().interval_s
 log = logging.getLogger(__name__)
 
 NULL = "\\N"
-COLUMNS = "ts, mine_id, station_id, parameter, value, unit, flag, received_at"
+COLUMNS = "ts, mine_id, station_id, parameter, value, unit, flag, received_at, origin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +97,7 @@ def copy_rows(records: list[SourceRecord]) -> bytes:
             station = message["station_id"]
             message_ts = message["ts"]
             prefix = f"\t{mine}\t{station}\t"
+            origin = _escape(message["origin"]) if "origin" in message else NULL
             for reading in message["readings"]:
                 if not is_sample(reading):
                     continue
@@ -104,7 +105,7 @@ def copy_rows(records: list[SourceRecord]) -> bytes:
                 text = NULL if value is None else repr(float(value))
                 add(
                     f"{reading.get('ts') or message_ts}{prefix}{_escape(reading['parameter'])}\t{text}\t"
-                    f"{_escape(reading['unit'])}\t{reading['flag']}\t{received}\n"
+                    f"{_escape(reading['unit'])}\t{reading['flag']}\t{received}\t{origin}\n"
                 )
     return "".join(lines).encode()
 
@@ -134,6 +135,7 @@ def interval_rows(records: list[SourceRecord]) -> list[tuple[Any, ...]]:
                         r["unit"],
                         r["flag"],
                         received,
+                        message.get("origin"),
                     )
                 )
     return rows
@@ -176,8 +178,8 @@ class ReadingWriter:
                 async with self.conn.cursor() as cur:
                     await cur.executemany(
                         "INSERT INTO interval_readings (ts, interval_s, mine_id, station_id, parameter, value,"
-                        " min_value, max_value, total, corrected, unit, flag, received_at)"
-                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        " min_value, max_value, total, corrected, unit, flag, received_at, origin)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                         intervals,
                     )
             if self.rules is not None and fresh:

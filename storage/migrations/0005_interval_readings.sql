@@ -17,6 +17,11 @@ CREATE TABLE interval_readings (
     unit        text             NOT NULL,
     flag        text             NOT NULL,
     received_at timestamptz      NOT NULL,
+    origin      text,                       -- as in readings.origin
     PRIMARY KEY (mine_id, station_id, parameter, interval_s, ts)
 );
 CREATE INDEX interval_readings_ts ON interval_readings (ts DESC);
+
+-- How a reading arrived when not over MQTT: 'hj212', or 'hj212 legacy-crc:<variant>' when its
+-- data logger's firmware computes a CRC other than HJ 212's and the registry accepts it.
+ALTER TABLE readings ADD COLUMN origin text;

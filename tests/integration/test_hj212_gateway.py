@@ -87,11 +87,14 @@ def test_many_loggers_at_once_their_data_arrives_complete_and_exactly_once(
     # Minute values are the devices' averages at the start of each minute, in Beijing time.
     legacy = fleet[0] if fleet[0].crc_variant == "modbus" else next(lg for lg in fleet if lg.crc_variant == "modbus")
     first = db.execute(
-        "SELECT ts, unit FROM readings WHERE mine_id = %s AND station_id = %s AND parameter = 'a21026' ORDER BY ts"
-        " LIMIT 1",
+        "SELECT ts, unit, origin FROM readings WHERE mine_id = %s AND station_id = %s AND parameter = 'a21026'"
+        " ORDER BY ts LIMIT 1",
         (legacy.mine_id, legacy.station.id),
     ).fetchone()
-    assert first is not None and first[0].timestamp() == minutes[0] and first[1] == "mg/m3"  # legacy CRC accepted
+    assert first is not None and first[0].timestamp() == minutes[0] and first[1] == "mg/m3"
+    assert first[2] == "hj212 legacy-crc:modbus"  # accepted, and marked as such
+    origins = db.execute("SELECT DISTINCT origin FROM readings WHERE mine_id = ANY(%s)", (LOAD_MINES,)).fetchall()
+    assert sorted(o for (o,) in origins) == ["hj212", "hj212 legacy-crc:modbus"]
     letters = dict(
         db.execute(
             "SELECT reason_code, count(*) FROM dead_letters WHERE source = 'hj212' AND mine_id = ANY(%s)"

@@ -118,7 +118,7 @@ def test_copy_rows_escape_what_copy_text_format_needs():
         },
     )
     line = copy_rows([record]).decode()
-    assert "\ta\\\\b\t" in line and line.count("\t") == 7 and line.endswith("\n")
+    assert "\ta\\\\b\t" in line and line.count("\t") == 8 and line.endswith("\t\\N\n")
     assert "\t1.0\t" in line
 
 
