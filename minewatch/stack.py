@@ -179,9 +179,10 @@ def infrastructure(
 class MinewatchProcesses:
     """The worker, bridge and dispatcher as child processes of the caller."""
 
-    def __init__(self, services: Services, api_port: int | None = None) -> None:
+    def __init__(self, services: Services, api_port: int | None = None, hj212_port: int | None = None) -> None:
         self.services = services
         self.api_port = api_port or free_port()
+        self.hj212_port = hj212_port or free_port()
         logs = services.run_dir / "logs"
         self.ready_file = services.run_dir / "worker.ready"
         self.worker = ManagedProcess(
@@ -199,6 +200,12 @@ class MinewatchProcesses:
         self.api = ManagedProcess(
             "api", minewatch_command("api", "--port", str(self.api_port)), logs / "api.log", services.env()
         )
+        self.hj212 = ManagedProcess(
+            "hj212",
+            minewatch_command("hj212", "serve", "--host", "127.0.0.1", "--port", str(self.hj212_port)),
+            logs / "hj212.log",
+            services.env(),
+        )
         self.restarts: list[str] = []
 
     @property
@@ -210,6 +217,7 @@ class MinewatchProcesses:
         self.worker.start()
         self.dispatcher.start()
         self.api.start()
+        self.hj212.start()
         self.bridge.start()
         wait_until(
             lambda: self.worker.check_alive() or self.ready_file.exists(),
@@ -221,7 +229,7 @@ class MinewatchProcesses:
     def supervise(self) -> list[str]:
         """Restart any that exited; returns their names (``up`` shows them)."""
         restarted = []
-        for process in (self.worker, self.bridge, self.dispatcher, self.api):
+        for process in (self.worker, self.bridge, self.dispatcher, self.api, self.hj212):
             if not process.alive:
                 log.warning(
                     "%s exited (code %s); restarting it; see %s",
@@ -236,7 +244,7 @@ class MinewatchProcesses:
 
     def stop(self) -> None:
         # The bridge first, so it hands what it holds to Kafka; then the worker drains.
-        for process in (self.bridge, self.worker, self.dispatcher, self.api):
+        for process in (self.hj212, self.bridge, self.worker, self.dispatcher, self.api):
             process.stop()
 
     def __enter__(self) -> MinewatchProcesses:
@@ -325,6 +333,7 @@ def up(options: UpOptions, out: TextIO = sys.stderr, summary_out: TextIO | None 
         token_file.write_text(api_token + "\n")
         _status(out, f"worker ready after {time.monotonic() - t0:.1f} s; simulating {len(registry)} mines\n")
         _status(out, f"bureau API: {processes.api_url}/docs (a province token is in {token_file})\n")
+        _status(out, f"HJ 212 gateway: 127.0.0.1:{processes.hj212_port} (point data loggers here)\n")
 
         sim_start = time.time()
         plan = simulation_plan(options, registry, sim_start)

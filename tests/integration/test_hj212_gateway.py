@@ -18,8 +18,7 @@ import pytest
 from hj212 import encode
 from hj212.framing import Frame, FrameReader
 from hj212.packet import parse
-from minewatch.services import ManagedProcess, free_port
-from minewatch.stack import MinewatchProcesses, Services, minewatch_command
+from minewatch.stack import MinewatchProcesses, Services
 from simulators.fleet import simulated_password
 from simulators.hj212 import loggers, run_fleet
 from tests.conftest import HJ212_FLEET, eventually
@@ -30,24 +29,17 @@ PROTOCOL_MINE = FLEET_MINES[-1]
 
 
 @pytest.fixture(scope="module")
-def gateway(services: Services, pipeline: MinewatchProcesses) -> Iterator[int]:
-    port = free_port()
-    process = ManagedProcess(
-        "hj212",
-        minewatch_command("hj212", "serve", "--host", "127.0.0.1", "--port", str(port)),
-        services.run_dir / "logs" / "hj212.log",
-        services.env(),
-    ).start()
+def gateway(pipeline: MinewatchProcesses) -> Iterator[int]:
+    """The pipeline's own gateway (``minewatch hj212 serve``, as ``up`` and docker-compose run it)."""
     deadline = time.monotonic() + 30
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            socket.create_connection(("127.0.0.1", pipeline.hj212_port), timeout=1).close()
             break
         except OSError:
-            assert time.monotonic() < deadline and process.alive, f"gateway did not start: {process.log_path}"
+            assert time.monotonic() < deadline and pipeline.hj212.alive, f"no gateway: {pipeline.hj212.log_path}"
             time.sleep(0.2)
-    yield port
-    process.stop()
+    yield pipeline.hj212_port
 
 
 def _count(db: psycopg.Connection, query: str, *params: object) -> int:

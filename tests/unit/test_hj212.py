@@ -21,7 +21,7 @@ from hj212.packet import PacketError, parse
 from hj212.profiles import PROFILES, profile_for
 from hj212.reassembly import Reassembler
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "hj212"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "hj212"  # copied from shared/reference/hj212
 VECTORS = [json.loads(line) for line in (REFERENCE / "vectors.jsonl").read_text(encoding="utf-8").splitlines()]
 CONSTRUCTED = [
     json.loads(line) for line in (REFERENCE / "appendix_c_constructed.jsonl").read_text(encoding="utf-8").splitlines()
