@@ -204,3 +204,66 @@ def slope_alert(
         occurred_at=when,
         event_id=f"slope:{mine_id}:{slope_id}:{level}:{t:.0f}",
     )
+
+
+def compliance_alert(
+    check: str,
+    mine_id: str,
+    title: str,
+    summary: str,
+    *,
+    severity: str,
+    region_code: str,
+    county_code: str | None,
+    event_id: str,
+    occurred_at: str,
+    key: str = "",
+    details: dict[str, Any] | None = None,
+) -> AlertCandidate:
+    """A green-mine compliance finding (a broken report chain, a delisting recommendation, ...):
+    one alert per (mine, check, key) while open."""
+    return AlertCandidate(
+        fingerprint=fingerprint(Category.COMPLIANCE, mine_id, check, key),
+        category=Category.COMPLIANCE,
+        severity=severity,
+        mine_id=mine_id,
+        station_id=None,
+        region_code=region_code,
+        county_code=county_code,
+        title=f"{mine_id}: {title}",
+        summary=summary,
+        details={"check": check, **(details or {})},
+        occurred_at=occurred_at,
+        event_id=event_id,
+    )
+
+
+def complaint_fingerprint(complaint_id: int) -> str:
+    return fingerprint(Category.COMPLAINT, str(complaint_id))
+
+
+def overdue_complaint_alert(
+    complaint_id: int,
+    mine_id: str,
+    summary: str,
+    respond_by: datetime,
+    *,
+    region_code: str,
+    county_code: str | None,
+) -> AlertCandidate:
+    """A complaint the mine has not answered by its deadline: told to its county bureau, and
+    escalated like any alert until someone acknowledges it; the mine's answer resolves it."""
+    return AlertCandidate(
+        fingerprint=complaint_fingerprint(complaint_id),
+        category=Category.COMPLAINT,
+        severity="yellow",
+        mine_id=mine_id,
+        station_id=None,
+        region_code=region_code,
+        county_code=county_code,
+        title=f"{mine_id}: complaint {complaint_id} not answered by {respond_by.astimezone(CST):%Y-%m-%d %H:%M} CST",
+        summary=summary,
+        details={"complaint_id": complaint_id, "respond_by": respond_by.isoformat()},
+        occurred_at=respond_by.isoformat(),
+        event_id=f"complaint-overdue:{complaint_id}",
+    )

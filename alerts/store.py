@@ -36,6 +36,19 @@ class AlertSink(Protocol):
     async def resolve_alert(self, conn: psycopg.AsyncConnection, fingerprint: str, comment: str) -> None: ...
 
 
+class RoutedAlerts:
+    """The :class:`AlertSink` of one routing configuration (the API's and the CLI's)."""
+
+    def __init__(self, routing: RoutingConfig) -> None:
+        self.routing = routing
+
+    async def raise_alert(self, conn: psycopg.AsyncConnection, candidate: AlertCandidate) -> None:
+        await AlertStore(conn, self.routing).raise_alert(candidate)
+
+    async def resolve_alert(self, conn: psycopg.AsyncConnection, fingerprint: str, comment: str) -> None:
+        await AlertStore(conn, self.routing).resolve_condition(fingerprint, comment)
+
+
 class AlertNotFound(LookupError):
     """No alert with this id (or none the caller may see)."""
 

@@ -13,29 +13,39 @@ fragments in this module, never from what a caller sends.
 
 from __future__ import annotations
 
-import math
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.formats import alert_document
 from alerts.lifecycle import InvalidTransition
-from alerts.model import AlertCandidate, Category, fingerprint
 from alerts.routing import SEVERITY_ORDER
 from alerts.store import AlertNotFound, AlertStore
-from api.auth import Caller, FailureLimiter, token_hash
+from api import green
+from api.auth import Caller, FailureLimiter
+from api.deps import (
+    ACTION_ERRORS,
+    ALERTS_IN_JURISDICTION,
+    ERRORS,
+    NOT_FOUND,
+    AlertId,
+    CallerDep,
+    MineId,
+    alert_of,
+    destination,
+    fetch,
+    invalid_request,
+    known_query_only,
+    mine_filter,
+    mine_in,
+    visible_alert,
+)
 from api.models import (
     AREA_CODE,
     BIGINT,
@@ -49,7 +59,6 @@ from api.models import (
     AlertPage,
     AlertStatus,
     Bucket,
-    ComplaintCreate,
     ExceedancePage,
     ExceedanceStatus,
     HistoryEntry,
@@ -65,8 +74,9 @@ from api.models import (
     Timestamp,
     WhoAmI,
 )
-from minewatch.registry import Mine, Registry
-from minewatch.settings import Settings, endpoint_of
+from ingest.validation import Gatekeeper
+from minewatch.registry import Registry
+from minewatch.settings import Settings
 
 BUCKETS = {"1m": timedelta(minutes=1), "10m": timedelta(minutes=10), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 BUCKET_ORIGIN = datetime.fromisoformat("2000-01-01T00:00:00+08:00")  # days are China Standard Time days
@@ -74,29 +84,6 @@ MAX_RAW_SPAN = timedelta(days=7)
 MAX_SPAN = timedelta(days=366)
 MAX_POINTS = 10_000
 MAX_SILENCE = timedelta(days=30)
-
-# Which alerts a caller sees, by the level of its token (fixed fragments, bound parameters).
-_ALERTS_IN_JURISDICTION = {
-    "province": sql.SQL("TRUE"),
-    "region": sql.SQL("a.region_code = %(j_area)s"),
-    "county": sql.SQL("a.county_code = %(j_area)s"),
-    "mine": sql.SQL("a.mine_id = %(j_area)s"),
-}
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "missing, unknown or revoked token"},
-    422: {"model": Problem, "description": "a parameter or body that is not as documented, and why"},
-    429: {"model": Problem, "description": "too many failed authentications from this client"},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "none in your jurisdiction"}}
-ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    **NOT_FOUND,
-    400: {"model": Problem, "description": "a body that is not JSON"},
-    403: {"model": Problem, "description": "a mine's token cannot act on alerts"},
-    409: {"model": Problem, "description": "the action does not apply to the alert's status"},
-}
-
-bearer = HTTPBearer(auto_error=False, description="a token from `minewatch tokens create`")
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
@@ -120,105 +107,16 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         description=__doc__,
         lifespan=lifespan,
         responses=ERRORS,
-        dependencies=[Depends(_known_query_only)],
+        dependencies=[Depends(known_query_only)],
     )
-    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
     app.state.registry = registry or Registry.load(settings.registry_path)
     app.state.routing = settings.routing()
     app.state.limiter = FailureLimiter()
+    app.state.gate = Gatekeeper(app.state.registry)
     _routes(app)
+    green.routes(app)
     return app
-
-
-async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """Validation errors as one sentence per problem, like every other refusal of this API."""
-    problems = []
-    for error in exc.errors():
-        where = " ".join(str(part) for part in error.get("loc", ()))
-        problems.append(f"{where}: {error.get('msg', 'invalid')}")
-    return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
-
-
-async def _known_query_only(request: Request) -> None:
-    """Refuse query parameters an endpoint does not take: a misspelt filter would otherwise be
-    ignored, and a bureau shown every alert when it asked for some."""
-    route = request.scope.get("route")
-    known = {p.alias for p in route.dependant.query_params} if isinstance(route, APIRoute) else set()
-    unknown = sorted(set(request.query_params) - known)
-    if unknown:
-        raise HTTPException(422, f"unknown query parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-
-
-async def _caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Caller:
-    limiter: FailureLimiter = request.app.state.limiter
-    client = request.client.host if request.client else "unknown"
-    wait = limiter.blocked_for(client)
-    if wait > 0:
-        raise HTTPException(
-            429, "too many failed authentications; try again later", headers={"Retry-After": str(math.ceil(wait))}
-        )
-    row = None
-    if credentials is not None and credentials.scheme.lower() == "bearer":
-        async with request.app.state.pool.connection() as conn:
-            cur = await conn.execute(
-                "UPDATE api_tokens SET last_used_at = now() WHERE token_hash = %s AND revoked_at IS NULL"
-                " RETURNING token_id, name, level, area, agency",
-                (token_hash(credentials.credentials),),
-            )
-            row = await cur.fetchone()
-    if row is None:
-        limiter.failed(client)
-        raise HTTPException(401, "missing, unknown or revoked bearer token", headers={"WWW-Authenticate": "Bearer"})
-    return Caller(row["token_id"], row["name"], row["level"], row["area"], row["agency"])
-
-
-CallerDep = Annotated[Caller, Depends(_caller)]
-AlertId = Annotated[int, Path(ge=1, le=BIGINT)]
-MineId = Annotated[str, Path(pattern=MINE_ID)]
-
-
-def _mine_in(request: Request, caller: Caller, mine_id: str) -> Mine:
-    mine: Mine | None = request.app.state.registry.mine(mine_id)
-    if mine is None or not caller.sees(mine.region_code, mine.county_code, mine.id):
-        raise HTTPException(404, f"no mine {mine_id} in your jurisdiction")
-    return mine
-
-
-def _mine_filter(request: Request, caller: Caller, column: str = "mine_id") -> tuple[sql.Composable, dict[str, Any]]:
-    """Rows of tables keyed by mine only (readings, exceedances, silences) inside the jurisdiction."""
-    if caller.level == "province":
-        return sql.SQL("TRUE"), {}
-    return sql.SQL("{} = ANY(%(j_mines)s)").format(sql.Identifier(column)), {
-        "j_mines": caller.mine_ids(request.app.state.registry)
-    }
-
-
-def _alert(row: dict[str, Any]) -> Alert:
-    return Alert.model_validate(alert_document(row))
-
-
-async def _fetch(conn: psycopg.AsyncConnection, query: sql.Composable | str, params: Any) -> list[dict[str, Any]]:
-    cur = await conn.execute(query, params)  # type: ignore[arg-type]
-    return await cur.fetchall()  # type: ignore[return-value]
-
-
-async def _visible_alert(conn: psycopg.AsyncConnection, caller: Caller, alert_id: int) -> dict[str, Any]:
-    rows = await _fetch(
-        conn,
-        sql.SQL("SELECT * FROM alerts a WHERE a.alert_id = %(id)s AND {}").format(
-            _ALERTS_IN_JURISDICTION[caller.level]
-        ),
-        {"id": alert_id, "j_area": caller.area},
-    )
-    if not rows:
-        raise HTTPException(404, f"no alert {alert_id} in your jurisdiction")
-    return rows[0]
-
-
-def _destination(channel: str, target: str) -> str:
-    return target if channel == "mqtt" else endpoint_of(target)
 
 
 def _routes(app: FastAPI) -> None:
@@ -251,7 +149,7 @@ def _routes(app: FastAPI) -> None:
         cursor: Annotated[int | None, Query(ge=1, le=BIGINT, description="next_cursor of the previous page")] = None,
     ) -> AlertPage:
         """Alerts in the caller's jurisdiction, newest first."""
-        where = [_ALERTS_IN_JURISDICTION[caller.level]]
+        where = [ALERTS_IN_JURISDICTION[caller.level]]
         params: dict[str, Any] = {"j_area": caller.area, "limit": limit + 1}
         filters: Sequence[tuple[Any, str, str]] = (
             (status, "status", "a.status = ANY(%(status)s)"),
@@ -275,23 +173,23 @@ def _routes(app: FastAPI) -> None:
             sql.SQL(" AND ").join(where)
         )
         async with request.app.state.pool.connection() as conn:
-            rows = await _fetch(conn, query, params)
+            rows = await fetch(conn, query, params)
         more = len(rows) > limit
         rows = rows[:limit]
-        return AlertPage(items=[_alert(r) for r in rows], next_cursor=rows[-1]["alert_id"] if more else None)
+        return AlertPage(items=[alert_of(r) for r in rows], next_cursor=rows[-1]["alert_id"] if more else None)
 
     @app.get("/v1/alerts/{alert_id}", response_model=AlertDetail, tags=["alerts"], responses=NOT_FOUND)
-    async def get_alert(request: Request, caller: CallerDep, alert_id: AlertId) -> AlertDetail:
+    async def getalert_of(request: Request, caller: CallerDep, alert_id: AlertId) -> AlertDetail:
         """One alert, who it was routed to and how each notification about it was delivered."""
         async with request.app.state.pool.connection() as conn:
-            row = await _visible_alert(conn, caller, alert_id)
-            routes = await _fetch(
+            row = await visible_alert(conn, caller, alert_id)
+            routes = await fetch(
                 conn,
                 "SELECT target_id, level, area, agency, reason, created_at, first_notified_at, notified_at,"
                 " notified_state FROM alert_routes WHERE alert_id = %s ORDER BY created_at, target_id",
                 (alert_id,),
             )
-            deliveries = await _fetch(
+            deliveries = await fetch(
                 conn,
                 "SELECT n.notification_id, n.target_id, d.channel, d.target, d.format, d.status, d.attempts,"
                 " d.last_error, d.created_at, d.sent_at FROM notifications n"
@@ -303,17 +201,17 @@ def _routes(app: FastAPI) -> None:
             routes = [r for r in routes if r["level"] == "mine"]
             deliveries = [d for d in deliveries if d["target_id"] == f"mine:{caller.area}"]
         return AlertDetail(
-            **_alert(row).model_dump(),
+            **alert_of(row).model_dump(),
             routes=routes,  # type: ignore[arg-type]
-            deliveries=[{**d, "destination": _destination(d["channel"], d["target"])} for d in deliveries],  # type: ignore[misc]
+            deliveries=[{**d, "destination": destination(d["channel"], d["target"])} for d in deliveries],  # type: ignore[misc]
         )
 
     @app.get("/v1/alerts/{alert_id}/history", response_model=list[HistoryEntry], tags=["alerts"], responses=NOT_FOUND)
     async def alert_history(request: Request, caller: CallerDep, alert_id: AlertId) -> list[dict[str, Any]]:
         """Every transition of the alert: who, when, from what to what, and why."""
         async with request.app.state.pool.connection() as conn:
-            await _visible_alert(conn, caller, alert_id)
-            return await _fetch(
+            await visible_alert(conn, caller, alert_id)
+            return await fetch(
                 conn,
                 "SELECT seq, at, action, actor, from_status, to_status, severity, comment FROM alert_history"
                 " WHERE alert_id = %s ORDER BY seq",
@@ -322,7 +220,7 @@ def _routes(app: FastAPI) -> None:
 
     async def act(request: Request, caller: Caller, alert_id: int, action: str, comment: str | None) -> Alert:
         async with request.app.state.pool.connection() as conn, conn.transaction():
-            await _visible_alert(conn, caller, alert_id)
+            await visible_alert(conn, caller, alert_id)
             if not caller.may_act:
                 raise HTTPException(403, "a mine's token is read-only: its bureau acknowledges and resolves its alerts")
             try:
@@ -331,7 +229,7 @@ def _routes(app: FastAPI) -> None:
                 raise HTTPException(409, str(exc)) from None
             except AlertNotFound:
                 raise HTTPException(404, f"no alert {alert_id} in your jurisdiction") from None
-        return _alert(row)
+        return alert_of(row)
 
     @app.post("/v1/alerts/{alert_id}/acknowledge", response_model=Alert, tags=["alerts"], responses=ACTION_ERRORS)
     async def acknowledge(request: Request, caller: CallerDep, alert_id: AlertId, body: Acknowledge) -> Alert:
@@ -347,35 +245,6 @@ def _routes(app: FastAPI) -> None:
     async def reopen(request: Request, caller: CallerDep, alert_id: AlertId, body: Reopen) -> Alert:
         """Reopen a resolved alert, saying why; it is told again and escalates again."""
         return await act(request, caller, alert_id, "reopen", body.comment)
-
-    @app.post("/v1/complaints", response_model=Alert, status_code=201, tags=["alerts"], responses=ACTION_ERRORS)
-    async def file_complaint(request: Request, caller: CallerDep, body: ComplaintCreate) -> Alert:
-        """Record a complaint about a mine as a `complaint` alert, routed like every other alert."""
-        mine = _mine_in(request, caller, body.mine_id)
-        if not caller.may_act:
-            raise HTTPException(403, "a mine's token is read-only: complaints are filed by its bureau")
-        if body.station_id is not None and mine.station(body.station_id) is None:
-            raise HTTPException(422, f"mine {mine.id} has no station {body.station_id}")
-        received = uuid.uuid4().hex
-        now = datetime.now(UTC)
-        candidate = AlertCandidate(
-            fingerprint=fingerprint(Category.COMPLAINT, mine.id, received),
-            category=Category.COMPLAINT,
-            severity=body.severity,
-            mine_id=mine.id,
-            station_id=body.station_id,
-            region_code=mine.region_code,
-            county_code=mine.county_code,
-            title=f"{mine.id}: complaint ({body.channel})",
-            summary=body.summary,
-            details={"channel": body.channel, "filed_by": caller.actor},
-            occurred_at=now.isoformat(),
-            event_id=f"complaint:{received}",
-        )
-        async with request.app.state.pool.connection() as conn, conn.transaction():
-            raised = await AlertStore(conn, request.app.state.routing).raise_alert(candidate)
-            row = await _visible_alert(conn, caller, raised.alert_id)  # type: ignore[arg-type]
-        return _alert(row)
 
     @app.get("/v1/mines", response_model=list[MineSummary], tags=["mines"])
     async def list_mines(
@@ -394,7 +263,7 @@ def _routes(app: FastAPI) -> None:
             and (county is None or m.county_code == county)
         ]
         async with request.app.state.pool.connection() as conn:
-            rows = await _fetch(
+            rows = await fetch(
                 conn,
                 "SELECT mine_id, count(*) AS n, array_agg(DISTINCT severity) AS severities FROM alerts"
                 " WHERE status <> 'resolved' AND mine_id = ANY(%s) GROUP BY mine_id",
@@ -423,10 +292,10 @@ def _routes(app: FastAPI) -> None:
     async def mine_status(request: Request, caller: CallerDep, mine_id: MineId) -> MineStatus:
         """A mine now: each station's latest readings and whether it reports, open alerts and
         exceedances, and each slope's warning level."""
-        mine = _mine_in(request, caller, mine_id)
+        mine = mine_in(request, caller, mine_id)
         sensors = [(s.id, sensor.parameter) for s in mine.stations.values() for sensor in s.sensors]
         async with request.app.state.pool.connection() as conn:
-            latest = await _fetch(
+            latest = await fetch(
                 conn,
                 "SELECT k.station_id, k.parameter, r.ts, r.value, r.unit, r.flag"
                 " FROM unnest(%s::text[], %s::text[]) AS k(station_id, parameter)"
@@ -435,19 +304,19 @@ def _routes(app: FastAPI) -> None:
                 "   ORDER BY ts DESC LIMIT 1) r",
                 ([s for s, _ in sensors], [p for _, p in sensors], mine.id),
             )
-            offline = await _fetch(
+            offline = await fetch(
                 conn,
                 "SELECT DISTINCT ON (station_id) station_id, cleared FROM quality_findings"
                 " WHERE mine_id = %s AND kind = 'offline' ORDER BY station_id, t DESC",
                 (mine.id,),
             )
-            alerts = await _fetch(
+            alerts = await fetch(
                 conn, "SELECT * FROM alerts WHERE mine_id = %s AND status <> 'resolved' ORDER BY alert_id", (mine.id,)
             )
-            exceedances = await _fetch(
+            exceedances = await fetch(
                 conn, "SELECT count(*) AS n FROM exceedances WHERE mine_id = %s AND status = 'open'", (mine.id,)
             )
-            slopes = await _fetch(
+            slopes = await fetch(
                 conn,
                 "SELECT DISTINCT ON (slope_id) slope_id, level, t, forecast_failure FROM slope_levels"
                 " WHERE mine_id = %s ORDER BY slope_id, t DESC",
@@ -475,7 +344,7 @@ def _routes(app: FastAPI) -> None:
             region_code=mine.region_code,
             county_code=mine.county_code,
             stations=stations,  # type: ignore[arg-type]
-            open_alerts=[_alert(a) for a in alerts],
+            open_alerts=[alert_of(a) for a in alerts],
             open_exceedances=exceedances[0]["n"],
             slopes=slopes,  # type: ignore[arg-type]
         )
@@ -498,7 +367,7 @@ def _routes(app: FastAPI) -> None:
     ) -> ReadingSeries:
         """A station's readings of one parameter over a time range, raw or aggregated into buckets
         (days are China Standard Time days). Buckets average valid readings (flag N) only."""
-        mine = _mine_in(request, caller, mine_id)
+        mine = mine_in(request, caller, mine_id)
         if mine.station(station_id) is None:
             raise HTTPException(404, f"mine {mine_id} has no station {station_id}")
         end = end or datetime.now(UTC)
@@ -530,7 +399,7 @@ def _routes(app: FastAPI) -> None:
             params |= {"width": BUCKETS[bucket], "origin": BUCKET_ORIGIN}
         params["limit"] = MAX_POINTS + 1
         async with request.app.state.pool.connection() as conn:
-            rows = await _fetch(conn, query, params)
+            rows = await fetch(conn, query, params)
         truncated = len(rows) > MAX_POINTS
         rows = rows[:MAX_POINTS]
         return ReadingSeries(
@@ -558,7 +427,7 @@ def _routes(app: FastAPI) -> None:
     ) -> ExceedancePage:
         """Exceedance episodes (consecutive windows over a limit) in the caller's jurisdiction,
         latest first, with the limit, its citation and the worst window."""
-        mines, params = _mine_filter(request, caller)
+        mines, params = mine_filter(request, caller)
         where = [mines]
         params |= {"limit": limit + 1}
         for value, name, fragment in (
@@ -582,7 +451,7 @@ def _routes(app: FastAPI) -> None:
             "SELECT * FROM exceedances WHERE {} ORDER BY first_window_start DESC, exceedance_id DESC LIMIT %(limit)s"
         ).format(sql.SQL(" AND ").join(where))
         async with request.app.state.pool.connection() as conn:
-            rows = await _fetch(conn, query, params)
+            rows = await fetch(conn, query, params)
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None
@@ -599,7 +468,7 @@ def _routes(app: FastAPI) -> None:
         mine_id: Annotated[str | None, Query(pattern=MINE_ID)] = None,
     ) -> list[dict[str, Any]]:
         """Maintenance windows: while one is in force, its mine's (or station's) alerts are not notified."""
-        mines, params = _mine_filter(request, caller)
+        mines, params = mine_filter(request, caller)
         where = [mines]
         if active:
             where.append(sql.SQL("starts_at <= now() AND ends_at > now()"))
@@ -610,7 +479,7 @@ def _routes(app: FastAPI) -> None:
             sql.SQL(" AND ").join(where)
         )
         async with request.app.state.pool.connection() as conn:
-            return await _fetch(conn, query, params)
+            return await fetch(conn, query, params)
 
     @app.post(
         "/v1/silences",
@@ -621,7 +490,7 @@ def _routes(app: FastAPI) -> None:
     )
     async def create_silence(request: Request, caller: CallerDep, body: SilenceCreate) -> dict[str, Any]:
         """Silence a mine (or one station, or one category) for a maintenance window of at most 30 days."""
-        mine = _mine_in(request, caller, body.mine_id)
+        mine = mine_in(request, caller, body.mine_id)
         if not caller.may_act:
             raise HTTPException(403, "a mine's token is read-only: its bureau sets maintenance windows")
         if body.station_id is not None and mine.station(body.station_id) is None:
@@ -632,7 +501,7 @@ def _routes(app: FastAPI) -> None:
         if body.ends_at - starts > MAX_SILENCE:
             raise HTTPException(422, f"a silence lasts at most {MAX_SILENCE.days} days")
         async with request.app.state.pool.connection() as conn:
-            rows = await _fetch(
+            rows = await fetch(
                 conn,
                 "INSERT INTO silences (mine_id, station_id, category, starts_at, ends_at, reason, created_by)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
@@ -645,9 +514,9 @@ def _routes(app: FastAPI) -> None:
         request: Request, caller: CallerDep, silence_id: Annotated[int, Path(ge=1, le=BIGINT)]
     ) -> dict[str, Any]:
         """End a silence now; alerts it held are notified if they still matter."""
-        mines, params = _mine_filter(request, caller)
+        mines, params = mine_filter(request, caller)
         async with request.app.state.pool.connection() as conn, conn.transaction():
-            rows = await _fetch(
+            rows = await fetch(
                 conn,
                 sql.SQL("SELECT * FROM silences WHERE silence_id = %(id)s AND {} FOR UPDATE").format(mines),
                 {**params, "id": silence_id},
@@ -658,7 +527,7 @@ def _routes(app: FastAPI) -> None:
                 raise HTTPException(403, "a mine's token is read-only: its bureau sets maintenance windows")
             if rows[0]["ends_at"] <= datetime.now(UTC):
                 raise HTTPException(409, f"silence {silence_id} has already ended")
-            rows = await _fetch(
+            rows = await fetch(
                 conn,
                 "UPDATE silences SET ends_at = GREATEST(now(), starts_at + interval '1 microsecond'),"
                 " expired_by = %s WHERE silence_id = %s RETURNING *",

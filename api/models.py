@@ -7,7 +7,7 @@ characters, so nothing a caller sends can reach the database as anything but a v
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
@@ -142,13 +142,131 @@ class Reopen(BaseModel):
 
 
 class ComplaintCreate(BaseModel):
-    """A complaint about a mine received by a bureau (a 12369 hotline call, a letter, a visit)."""
+    """A complaint about a mine that a bureau or the platform received (申诉回应)."""
 
     mine_id: str = Field(pattern=MINE_ID)
-    station_id: str | None = Field(default=None, pattern=STATION_ID)
-    severity: Severity = "yellow"
-    channel: Text = Field(min_length=1, max_length=100, description="how it arrived, e.g. 12369 hotline")
+    complainant: Literal["resident", "organisation", "platform", "bureau"]
+    channel: Text = Field(min_length=1, max_length=100, description="how it arrived, e.g. 12369 hotline, letter")
     summary: Text = Field(min_length=1, max_length=2000, description="what the complainant reports")
+    received_at: Timestamp | None = Field(
+        default=None, description="default: now; the response deadline counts from it"
+    )
+
+
+class Complaint(BaseModel):
+    complaint_id: int
+    mine_id: str
+    complainant: str
+    channel: str
+    summary: str
+    received_at: datetime
+    respond_by: datetime
+    filed_by: str
+    status: Literal["open", "overdue", "answered"]
+    response: str | None
+    responded_at: datetime | None
+    responded_by: str | None
+
+
+class ComplaintAnswer(BaseModel):
+    response: Text = Field(min_length=1, max_length=4000, description="the mine's answer to the complainant")
+
+
+class ReportReceipt(BaseModel):
+    report_id: str
+    sha256: str = Field(description="the report's hash: the next report's previous_hash")
+    stored: bool = Field(description="false when this exact report was already stored")
+    chain_problem: str | None = Field(description="why the report does not follow the mine's previous one, if so")
+    supersedes: str | None
+
+
+class ReportSummary(BaseModel):
+    report_id: str
+    period_kind: str
+    period_start: date
+    period_end: date
+    submitted_at: datetime
+    received_at: datetime
+    sha256: str
+    previous_hash: str | None
+    chain_problem: str | None
+    supersedes: str | None
+    superseded_by: str | None
+    source: str
+
+
+class EvaluationReason(BaseModel):
+    indicator: str
+    outcome: Literal["met", "not_met", "warning", "not_judged"]
+    text: str
+
+
+class EvaluationOut(BaseModel):
+    mine_id: str
+    period: str
+    status: Literal["compliant", "at_risk", "non_compliant"]
+    reasons: list[EvaluationReason]
+    three_rates_met: bool | None
+    renewal_eligible: bool | None
+    evaluated_at: datetime | None
+
+
+class RegistryEntry(BaseModel):
+    at: datetime
+    action: str
+    from_state: str
+    to_state: str
+    actor: str
+    evidence: str
+
+
+class RegistryStatus(BaseModel):
+    mine_id: str
+    state: str
+    history: list[RegistryEntry]
+
+
+class RegistryMove(BaseModel):
+    action: Literal["self_assess", "verify", "reject", "list_provincial", "list_national", "delist", "reapply"]
+    evidence: Text = Field(min_length=1, max_length=2000, description="what the decision rests on")
+
+
+class InspectionAssignment(BaseModel):
+    mine_id: str
+    region: str
+    county: str | None
+    inspectors: list[str]
+
+
+class InspectionDraw(BaseModel):
+    draw_id: int
+    seed: str = Field(description="published: anyone with the registry and the seed can re-run the draw")
+    requested: int
+    region: str | None
+    population: str
+    candidates_digest: str
+    strata: dict[str, int]
+    excluded: list[str]
+    drawn_at: datetime
+    drawn_by: str
+    assignments: list[InspectionAssignment]
+
+
+class ScorecardLine(BaseModel):
+    region: str
+    name: str
+    mines: int
+    listed: int
+    quota_2020: int
+    listed_of_quota: float | None
+    three_rates_met: int
+    three_rates_judged: int
+    three_rates_share: float | None
+    three_rates_target: float
+    large_medium: int
+    large_medium_share: float | None
+    large_medium_target: float
+    renewal_eligible: int
 
 
 class MineSummary(BaseModel):

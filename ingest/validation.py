@@ -126,7 +126,7 @@ class Gatekeeper:
             message = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             return Rejected("not_json", f"payload is not valid JSON ({exc})", mine_id)
-        schema = schema_for(address.channel, address.kind)
+        schema = schema_for(address.channel, address.kind, message.get("schema") if isinstance(message, dict) else None)
         if not self.contracts.is_valid(schema, message):
             error = self.contracts.first_error(schema, message)
             return Rejected("schema_violation", f"does not meet schema {schema}: {error}", mine_id)

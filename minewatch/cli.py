@@ -8,6 +8,8 @@ minewatch kafka create-topics
 minewatch worker | bridge | dispatcher      (long-running services; configured by MINEWATCH_*)
 minewatch api [--host H] [--port P]         (the bureau API)
 minewatch hj212 serve [--port 8212] | parse  (the HJ 212 gateway; parse frames from stdin as JSON)
+minewatch reports verify --mine ID | compliance evaluate --period 2026-Q3 | scorecard [--period P] [--format F]
+minewatch inspections draw --seed SEED --count N --inspectors FILE [--region CODE]
 minewatch tokens create --name N --level county --area 520201 [--agency A] | list | revoke ID
 minewatch simulate [--interval S] [--duration S] [--scenario ...]
 """
@@ -205,6 +207,50 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
         ).rowcount
     print(f"token {args.token_id} {'revoked' if done else 'was not active'}", file=sys.stderr)
     return 0 if done else 1
+
+
+def _registry(args: argparse.Namespace) -> object:
+    from minewatch.registry import Registry
+
+    return Registry.load(getattr(args, "registry", None) or Settings.from_env().registry_path)
+
+
+def cmd_reports_verify(args: argparse.Namespace) -> int:
+    from greenmine.commands import reports_verify
+
+    return reports_verify(Settings.from_env(), args.mine)
+
+
+def cmd_compliance_evaluate(args: argparse.Namespace) -> int:
+    from greenmine.commands import compliance_evaluate
+
+    return compliance_evaluate(Settings.from_env(), _registry(args), args.period)  # type: ignore[arg-type]
+
+
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    from greenmine.commands import show_scorecard
+
+    return show_scorecard(Settings.from_env(), _registry(args), args.period, args.format)  # type: ignore[arg-type]
+
+
+def cmd_inspections_draw(args: argparse.Namespace) -> int:
+    import getpass
+
+    from greenmine.commands import inspections_draw, read_inspectors
+
+    return inspections_draw(
+        Settings.from_env(),
+        _registry(args),  # type: ignore[arg-type]
+        seed=args.seed,
+        count=args.count,
+        inspectors=read_inspectors(args.inspectors),
+        region=args.region,
+        population=args.population,
+        exclude_days=args.exclude_days,
+        per_mine=args.per_mine,
+        record=not args.dry_run,
+        drawn_by=args.drawn_by or getpass.getuser(),
+    )
 
 
 def cmd_limits_show(args: argparse.Namespace) -> int:
@@ -487,6 +533,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = tokens.add_parser("revoke", help="revoke a token by id")
     p.add_argument("token_id", type=int)
     p.set_defaults(func=cmd_tokens_revoke)
+
+    reports = sub.add_parser("reports", help="self-reports").add_subparsers(dest="reports_command", required=True)
+    p = reports.add_parser("verify", help="re-check a mine's report hash chain from the stored bytes")
+    p.add_argument("--mine", required=True)
+    p.set_defaults(func=cmd_reports_verify)
+
+    compliance = sub.add_parser("compliance", help="green-mine compliance").add_subparsers(
+        dest="compliance_command", required=True
+    )
+    p = compliance.add_parser("evaluate", help="evaluate every mine for a period; recommend delistings")
+    p.add_argument("--period", required=True, help="2026-10, 2026-Q3 or 2026")
+    p.add_argument("--registry", type=Path)
+    p.set_defaults(func=cmd_compliance_evaluate)
+
+    p = sub.add_parser("scorecard", help="regions and the province against the green-mine targets")
+    p.add_argument("--period", default=None, help="2026-10, 2026-Q3 or 2026 (default: latest evaluations)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--registry", type=Path)
+    p.set_defaults(func=cmd_scorecard)
+
+    inspections = sub.add_parser("inspections", help="random inspections (双随机、一公开)").add_subparsers(
+        dest="inspections_command", required=True
+    )
+    p = inspections.add_parser("draw", help="draw mines and inspectors from a published seed, and record the draw")
+    p.add_argument("--seed", required=True, help="published before the draw, e.g. a date and a lottery number")
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--inspectors", type=Path, required=True, help="CSV: inspector_id,name,county_code")
+    p.add_argument("--region", default=None)
+    p.add_argument(
+        "--population", choices=("listed", "all"), default="listed", help="listed green mines (policy 三（六）)"
+    )
+    p.add_argument("--exclude-days", type=int, default=None, help="skip mines inspected this recently (policy.yaml)")
+    p.add_argument("--per-mine", type=int, default=2, help="inspectors per mine")
+    p.add_argument("--drawn-by", default=None)
+    p.add_argument("--dry-run", action="store_true", help="print the draw without recording it")
+    p.add_argument("--registry", type=Path)
+    p.set_defaults(func=cmd_inspections_draw)
 
     limits = sub.add_parser("limits", help="discharge and emission limits").add_subparsers(
         dest="limits_command", required=True

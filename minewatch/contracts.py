@@ -5,7 +5,7 @@ the contract a mine implements in any language; this module only loads them.
 
 >>> contracts = load_contracts()
 >>> sorted(contracts.names)[:3]
-['device-status.v1', 'self-report.v1', 'telemetry-emission.v1']
+['device-status.v1', 'self-report.v1', 'self-report.v2']
 >>> contracts.first_error("telemetry-rain.v1", {"schema": "minewatch/telemetry-rain/v1"})
 'message_id is required'
 """
@@ -24,13 +24,17 @@ from minewatch.paths import SCHEMAS
 COMMON = "common.v1"
 
 
-def schema_for(channel: str, kind: str | None) -> str:
-    """The schema name a topic's payload must meet (see :mod:`minewatch.topics`)."""
+REPORT_VERSIONS = {"minewatch/self-report/v1": "self-report.v1", "minewatch/self-report/v2": "self-report.v2"}
+
+
+def schema_for(channel: str, kind: str | None, declared: object = None) -> str:
+    """The schema name a topic's payload must meet (see :mod:`minewatch.topics`). Self-reports
+    come in versions; the payload's ``schema`` field says which (v1 when it names none known)."""
     if channel == "telemetry":
         return f"telemetry-{kind}.v1"
     if channel == "status":
         return "device-status.v1"
-    return "self-report.v1"
+    return REPORT_VERSIONS.get(declared, "self-report.v1") if isinstance(declared, str) else "self-report.v1"
 
 
 @dataclass(frozen=True)

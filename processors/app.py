@@ -44,6 +44,8 @@ from psycopg.types.json import Jsonb
 
 from alerts.model import AlertCandidate, exceedance_alert, quality_alert, quality_fingerprint
 from alerts.store import AlertStore
+from greenmine.evaluation import due_periods
+from greenmine.store import ReportRefused, evaluate_period, flag_overdue_complaints, ingest_report
 from minewatch.kafka import topic_ids
 from minewatch.parameters import load_parameters
 from minewatch.records import dead_letter, decode_batch, decode_dead_letter
@@ -86,6 +88,8 @@ dead_letter_topic = app.topic(KafkaTopics.DEAD_LETTER, key_serializer="raw", val
 TAKE_MAX = 2000  # records per take; a record is a batch of messages of one mine
 TAKE_WITHIN = 0.05  # seconds to wait for a take to fill
 JUDGE_EVERY_S = 0.5
+COMPLAINTS_EVERY_S = 5.0
+EVALUATE_EVERY_S = 3600.0
 SLOPES_EVERY_S = 2.0
 OFFLINE_EVERY_S = 10.0
 
@@ -340,6 +344,35 @@ async def assess_slopes() -> None:
         await asyncio.sleep(0)  # let the agents run between batches: a back-fill must not starve storage
 
 
+@app.timer(interval=COMPLAINTS_EVERY_S)
+@guarded
+async def watch_complaints() -> None:
+    """Complaints past their response deadline become alerts to the mine's county bureau."""
+    rt = runtime()
+
+    async def flag(conn: psycopg.AsyncConnection) -> list[int]:
+        async with conn.transaction():
+            return await flag_overdue_complaints(conn, rt.registry, rt, datetime.now(UTC))
+
+    await rt.durably("complaints", flag)
+
+
+@app.timer(interval=EVALUATE_EVERY_S)
+@guarded
+async def evaluate_green_mines() -> None:
+    """Evaluate every mine for the months, quarters and years whose reports are now due (the last
+    of each), so the evaluations and delisting recommendations keep up without anyone asking."""
+    rt = runtime()
+    now = datetime.now(UTC)
+
+    async def run(conn: psycopg.AsyncConnection) -> None:
+        for period in due_periods(now):
+            async with conn.transaction():
+                await evaluate_period(conn, rt.registry, period, rt, now=now)
+
+    await rt.durably("evaluations", run)
+
+
 @app.timer(interval=OFFLINE_EVERY_S)
 @guarded
 async def watch_offline() -> None:
@@ -389,37 +422,34 @@ async def store_status(stream: faust.StreamT) -> None:
 
 @app.agent(reports_topic)
 async def store_reports(stream: faust.StreamT) -> None:
-    """Self-reports arrive one per record, as published, so their hash is of the exact bytes."""
+    """Self-reports arrive one per record, as published: their hash chain is over these bytes."""
     rt = runtime()
     async for events in stream.noack_take(100, within=TAKE_WITHIN):
-        rows = []
         for event in events:
-            report = orjson.loads(event.value)
+            raw = bytes(event.value)
             received = datetime.fromtimestamp(event.message.timestamp, UTC)
-            period = report["period"]
-            rows.append(
-                (
-                    report["mine_id"],
-                    report["report_id"],
-                    period["kind"],
-                    period["start"],
-                    period["end"],
-                    report["submitted_at"],
-                    sha256(event.value).hexdigest(),
-                    Jsonb(report),
-                    received,
-                )
-            )
-        await rt.durably(
-            "reports",
-            _insert_many,
-            "INSERT INTO self_reports (mine_id, report_id, period_kind, period_start, period_end,"
-            " submitted_at, sha256, body, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            rows,
-        )
+            refused = await rt.durably("reports", _ingest_report, rt, raw, received)
+            if refused is not None:
+                mine_id = orjson.loads(raw)["mine_id"]
+                letter = dead_letter("reports", KafkaTopics.REPORTS, raw, "report_refused", refused, mine_id,
+                                     received.timestamp())  # fmt: skip
+                await (await dead_letter_topic.send(key=mine_id.encode(), value=letter))
         for event in events:
             await stream.ack(event)
+
+
+async def _ingest_report(conn: psycopg.AsyncConnection, rt: Runtime, raw: bytes, received: datetime) -> str | None:
+    """Store one report with its chain check; the reason it was refused, if it was."""
+    report = orjson.loads(raw)
+    mine = rt.registry.mine(report["mine_id"])
+    if mine is None:
+        return f"mine {report['mine_id']} is no longer in the registry"
+    try:
+        async with conn.transaction():
+            await ingest_report(conn, raw, received_at=received, source="mqtt", mine=mine, alerts=rt)
+    except ReportRefused as exc:
+        return str(exc)
+    return None
 
 
 @app.agent(dead_letter_topic)

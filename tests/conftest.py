@@ -73,7 +73,10 @@ def _hj212_fleet(mines: int, seed: int) -> Registry:
             for sid, station in mine.stations.items()
         }
         renamed[mine_id] = replace(mine, id=mine_id, stations=stations)
-    first = sorted(renamed)[0]
+    ordered = sorted(renamed)
+    first = ordered[0]
+    if len(ordered) > 10:  # the green-mine test's mine: an underground coal mine (minimums verified)
+        renamed[ordered[10]] = replace(renamed[ordered[10]], mineral="coal", mining_method="underground")
     stack = renamed[first].stations["ST01"]
     legacy = replace(stack, hj212=replace(stack.hj212, crc="modbus"))  # type: ignore[arg-type]
     renamed[first] = replace(renamed[first], stations={**renamed[first].stations, "ST01": legacy})

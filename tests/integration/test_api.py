@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
+from psycopg.types.json import Jsonb
 from schemathesis import GenerationMode
 
 from alerts.model import AlertCandidate, Category
@@ -94,6 +96,7 @@ class Api:
     tokens: dict[str, str]
     alerts: dict[str, dict[str, int]]  # mine -> {category: alert_id}
     silences: dict[str, int]
+    complaints: dict[str, int]
     db_url: str
     app: Any
 
@@ -102,7 +105,7 @@ class Api:
         return httpx.Client(base_url=self.base, headers=headers, timeout=10)
 
 
-def _seed(url: str) -> tuple[dict[str, str], dict[str, dict[str, int]], dict[str, int]]:
+def _seed(url: str) -> tuple[dict[str, str], dict[str, dict[str, int]], dict[str, int], dict[str, int]]:
     routing = RoutingConfig.load()
     alerts: dict[str, dict[str, int]] = {}
 
@@ -132,7 +135,8 @@ def _seed(url: str) -> tuple[dict[str, str], dict[str, dict[str, int]], dict[str
 
     asyncio.run(raise_all())
     tokens = {holder: new_token() for holder in TOKEN_HOLDERS}
-    silences = {}
+    silences: dict[str, int] = {}
+    complaints: dict[str, int] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         for holder, (level, area, agency) in TOKEN_HOLDERS.items():
             conn.execute(
@@ -171,6 +175,23 @@ def _seed(url: str) -> tuple[dict[str, str], dict[str, dict[str, int]], dict[str
                 " RETURNING silence_id",
                 (mine,),
             ).fetchone()[0]  # type: ignore[index]
+            complaints[mine] = conn.execute(
+                "INSERT INTO complaints (mine_id, complainant, channel, summary, received_at, respond_by, filed_by)"
+                " VALUES (%s, 'resident', '12369', %s, now(), now() + interval '15 days', 'seed')"
+                " RETURNING complaint_id",
+                (mine, f"dust from {mine}"),
+            ).fetchone()[0]  # type: ignore[index]
+        draw_id = conn.execute(
+            "INSERT INTO inspection_draws (seed, requested, population, candidates_digest, strata, excluded, drawn_by)"
+            " VALUES ('s', 5, 'all', 'd', '{}', %s, 'seed') RETURNING draw_id",
+            (Jsonb(sorted(MINES)),),
+        ).fetchone()[0]  # type: ignore[index]
+        for mine, (region, county) in MINES.items():
+            conn.execute(
+                "INSERT INTO inspection_assignments (draw_id, mine_id, region, county, inspectors)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (draw_id, mine, region, county, ["I01", "I02"]),
+            )
         conn.execute(
             "INSERT INTO quality_findings (finding_id, mine_id, station_id, parameter, kind, t, detail, cleared)"
             " VALUES ('f1', 'GZ520201-0002', 'WW01', NULL, 'offline', now(), 'no data for 5 intervals', false)"
@@ -179,7 +200,7 @@ def _seed(url: str) -> tuple[dict[str, str], dict[str, dict[str, int]], dict[str
             "INSERT INTO slope_levels (mine_id, slope_id, t, level, items, points, reasons)"
             " VALUES ('GZ520201-0001', 'SL01', now(), 'yellow', '{}', '{}', '[]')"
         )
-    return tokens, alerts, silences
+    return tokens, alerts, silences, complaints
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +208,7 @@ def api() -> Iterator[Api]:
     url = fresh_database_url("minewatch_api")
     ensure_database(url)
     migrate(url)
-    tokens, alerts, silences = _seed(url)
+    tokens, alerts, silences, complaints = _seed(url)
     app = create_app(Settings(db_url=url), registry=REGISTRY)
     app.state.limiter = FailureLimiter(max_failures=1_000_000)  # the property tests send bad tokens on purpose
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
@@ -198,11 +219,23 @@ def api() -> Iterator[Api]:
         time.sleep(0.05)
     assert server.started
     try:
-        yield Api(f"http://127.0.0.1:{server.config.port}", tokens, alerts, silences, url, app)
+        yield Api(f"http://127.0.0.1:{server.config.port}", tokens, alerts, silences, complaints, url, app)
     finally:
         server.should_exit = True
         thread.join(10)
         drop_database(url)
+
+
+def _report(mine: str) -> bytes:
+    """A valid self-report (v2) of ``mine``: the first of its chain."""
+    return json.dumps({
+        "schema": "minewatch/self-report/v2", "message_id": f"msg-{mine}", "mine_id": mine,
+        "report_id": f"{mine}-2026-10", "period": {"kind": "monthly", "start": "2026-10-01", "end": "2026-10-31"},
+        "submitted_at": "2026-11-05T10:00:00+08:00", "conditions": {"mining_method": "underground"},
+        "figures": {"mining_recovery_rate": 0.8, "processing_recovery_rate": 0.8, "comprehensive_utilisation_rate": 0.8,
+                    "greened_area_m2": 1, "greenable_area_m2": 1, "solid_waste_generated_t": 1,
+                    "solid_waste_disposed_t": 1},
+    }).encode()  # fmt: skip
 
 
 ALL_MINE_IDS = re.compile("|".join(re.escape(m) for m in MINES))
@@ -240,6 +273,12 @@ def test_every_endpoint_for_every_token_shows_only_its_jurisdiction(api: Api) ->
             assert {e["mine_id"] for e in page["items"]} == seen
             silences = call("GET", "/v1/silences", "/v1/silences", params={"active": False}).json()
             assert {s["mine_id"] for s in silences} == seen
+            assert {c["mine_id"] for c in call("GET", "/v1/complaints", "/v1/complaints").json()} == seen
+            draws = call("GET", "/v1/inspections", "/v1/inspections").json()
+            assert {a["mine_id"] for d in draws for a in d["assignments"]} == seen
+            assert {m for d in draws for m in d["excluded"]} == seen
+            scorecard = call("GET", "/v1/scorecard", "/v1/scorecard")
+            assert scorecard.status_code == (404 if level == "mine" else 200)
             for mine in MINES:
                 inside = mine in seen
                 ok = 200 if inside else 404
@@ -283,15 +322,30 @@ def test_every_endpoint_for_every_token_shows_only_its_jurisdiction(api: Api) ->
                           "reason": f"maintenance set by {holder}"},
                 )  # fmt: skip
                 assert created.status_code == (404 if not inside else acting or 201), created.text
-                complaint = call(
+                for template in ("/v1/mines/{mine_id}/reports", "/v1/mines/{mine_id}/evaluations",
+                                 "/v1/mines/{mine_id}/green-registry"):  # fmt: skip
+                    assert call("GET", template, template.replace("{mine_id}", mine)).status_code == ok
+                own = level == "mine" and inside
+                upload = call("POST", "/v1/mines/{mine_id}/reports", f"/v1/mines/{mine}/reports",
+                              content=_report(mine))  # fmt: skip
+                assert upload.status_code == (404 if not inside else 201 if own else 403), upload.text
+                moved = call("POST", "/v1/mines/{mine_id}/green-registry", f"/v1/mines/{mine}/green-registry",
+                             json={"action": "self_assess", "evidence": f"{holder}: report filed"})  # fmt: skip
+                assert moved.status_code in ({404} if not inside else {200, 409}), moved.text
+                filed = call(
                     "POST",
                     "/v1/complaints",
                     "/v1/complaints",
-                    json={"mine_id": mine, "channel": "12369 hotline", "summary": f"black water, taken by {holder}"},
+                    json={"mine_id": mine, "complainant": "platform", "channel": "app", "summary": "noise"},
                 )
-                assert complaint.status_code == (404 if not inside else acting or 201), complaint.text
-                if complaint.status_code == 201:
-                    assert complaint.json()["category"] == "complaint" and complaint.json()["status"] == "firing"
+                assert filed.status_code == (404 if not inside else acting or 201), filed.text
+                answer = call(
+                    "POST",
+                    "/v1/complaints/{complaint_id}/response",
+                    f"/v1/complaints/{api.complaints[mine]}/response",
+                    json={"response": f"{holder} answers"},
+                )
+                assert answer.status_code in ({404} if not inside else {200, 409} if own else {403}), answer.text
                 ended = call("DELETE", "/v1/silences/{silence_id}", f"/v1/silences/{api.silences[mine]}")
                 assert ended.status_code in ({404} if not inside else {acting} if acting else {200, 409})
     documented = {
@@ -438,7 +492,7 @@ def test_the_api_keeps_its_own_openapi_document(api: Api, mode: GenerationMode) 
 
     schema = schemathesis.openapi.from_url(f"{api.base}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 15
+    assert len(operations) == 24
     if mode == GenerationMode.NEGATIVE:  # only what takes input can be sent wrong input
         operations = [op for op in operations if len(op.query) + len(op.path_parameters) + len(op.body) > 0]
     for operation, holder in itertools.product(operations, ("province", "zhongshan")):
