@@ -5,6 +5,7 @@ silences) and ``green.py`` (green-mine compliance)."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Annotated, Any
 
 import psycopg
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import Counter, Histogram
 from psycopg import sql
 
 from alerts.formats import alert_document
@@ -52,6 +54,26 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
         where = " ".join(str(part) for part in error.get("loc", ()))
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
     return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
+
+
+REQUESTS = Counter("minewatch_api_requests_total", "Bureau API requests", ["route", "method", "status"])
+REQUEST_SECONDS = Histogram(
+    "minewatch_api_request_seconds",
+    "Bureau API request handling time",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+
+async def count_requests(request: Request, call_next: Any) -> Any:
+    """Requests by route template (never the raw path: ids would make a label per alert)."""
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    template = route.path if isinstance(route, APIRoute) else "unmatched"
+    REQUESTS.labels(template, request.method, str(response.status_code)).inc()
+    REQUEST_SECONDS.labels(template).observe(time.perf_counter() - started)
+    return response
 
 
 async def known_query_only(request: Request) -> None:

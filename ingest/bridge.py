@@ -32,7 +32,7 @@ from ingest.validation import Accepted, Gatekeeper, Rejected
 from minewatch.records import dead_letter, telemetry_batch
 from minewatch.registry import Registry
 from minewatch.settings import Settings
-from minewatch.topics import KafkaTopics, bridge_subscriptions
+from minewatch.topics import KafkaTopics, bridge_subscriptions, parse_topic
 
 log = logging.getLogger("minewatch.bridge")
 
@@ -130,6 +130,8 @@ class Bridge:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         now = self.clock()
         verdict = self.gate.check(msg.topic, msg.payload, now=now)
+        address = verdict.address if isinstance(verdict, Accepted) else parse_topic(msg.topic)
+        RECEIVED.labels(address.channel if address else "unknown").inc()
         ack = msg.mid if msg.qos > 0 else 0
         with self._lock:
             self.stats.received += 1
@@ -142,7 +144,6 @@ class Bridge:
                 return
             assert isinstance(verdict, Accepted)
             channel = verdict.address.channel
-            RECEIVED.labels(channel).inc()
             self.stats.accepted += 1
             if channel == "reports":  # one record each, as published: its hash must be of these bytes
                 self._produce(KafkaTopics.REPORTS, verdict.address.mine_id.encode(), msg.payload, [ack], generation)

@@ -161,8 +161,10 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from minewatch.metrics import serve_metrics
 
     _setup_logging(args.log_level)
+    serve_metrics(args.metrics_port)
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False)
     return 0
 
@@ -251,6 +253,21 @@ def cmd_inspections_draw(args: argparse.Namespace) -> int:
         record=not args.dry_run,
         drawn_by=args.drawn_by or getpass.getuser(),
     )
+
+
+def cmd_db_policies(args: argparse.Namespace) -> int:
+    from storage.policies import apply_policies
+
+    print(apply_policies(Settings.from_env().db_url, args.compress_after, args.retain))
+    return 0
+
+
+def cmd_db_prune(args: argparse.Namespace) -> int:
+    from storage.policies import prune
+
+    removed = prune(Settings.from_env().db_url, args.older_than)
+    print("chunks dropped" if removed < 0 else f"{removed} readings deleted")
+    return 0
 
 
 def cmd_limits_show(args: argparse.Namespace) -> int:
@@ -487,6 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db-url", help="default: MINEWATCH_DB_URL")
     p.set_defaults(func=cmd_db_migrate)
 
+    p = db.add_parser("policies", help="TimescaleDB: when readings are compressed and how long they are kept")
+    p.add_argument("--compress-after", default="7 days")
+    p.add_argument("--retain", default="3 years")
+    p.set_defaults(func=cmd_db_policies)
+    p = db.add_parser("prune", help="delete raw readings older than an interval (retention on plain PostgreSQL)")
+    p.add_argument("--older-than", required=True, help="e.g. '3 years'")
+    p.set_defaults(func=cmd_db_prune)
+
     p = sub.add_parser("broker-config", help="write mosquitto.conf, password file and ACL from the registry")
     p.add_argument("--registry", type=Path)
     p.add_argument("--out", type=Path, required=True)
@@ -517,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("api", help="the bureau API (OpenAPI at /openapi.json, docs at /docs)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--metrics-port", type=int, default=None)
     p.set_defaults(func=cmd_api)
 
     tokens = sub.add_parser("tokens", help="bearer tokens of the bureau API").add_subparsers(

@@ -37,3 +37,18 @@ def topic_ids(bootstrap: str, names: tuple[str, ...], timeout_s: float = 15.0) -
         topic_id = future.result().topic_id
         ids[name] = str(topic_id) if topic_id is not None else ""
     return ids
+
+
+def high_watermarks(bootstrap: str, topic: str, timeout_s: float = 5.0) -> dict[int, int]:
+    """The next offset to be written in each partition of ``topic`` (its high watermark)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "minewatch-lag-probe", "enable.auto.commit": False}
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s)
+        partitions = sorted(metadata.topics[topic].partitions)
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1] for p in partitions}
+    finally:
+        consumer.close()

@@ -177,32 +177,43 @@ def infrastructure(
 
 
 class MinewatchProcesses:
-    """The worker, bridge and dispatcher as child processes of the caller."""
+    """The worker, bridge, dispatcher, bureau API and HJ 212 gateway as child processes of the
+    caller, each serving Prometheus metrics on a port of its own (``metrics_ports``)."""
+
+    NAMES = ("worker", "bridge", "dispatcher", "api", "hj212")
 
     def __init__(self, services: Services, api_port: int | None = None, hj212_port: int | None = None) -> None:
         self.services = services
         self.api_port = api_port or free_port()
         self.hj212_port = hj212_port or free_port()
+        self.metrics_ports = {name: free_port() for name in self.NAMES}
         logs = services.run_dir / "logs"
         self.ready_file = services.run_dir / "worker.ready"
+
+        def command(name: str, *args: str) -> list[str]:
+            return minewatch_command(*args, "--metrics-port", str(self.metrics_ports[name]))
+
         self.worker = ManagedProcess(
             "worker",
-            minewatch_command("worker"),
+            command("worker", "worker"),
             logs / "worker.log",
             services.env(MINEWATCH_READY_FILE=str(self.ready_file)),
         )
         self.bridge = ManagedProcess(
-            "bridge", minewatch_command("bridge"), logs / "bridge.log", services.env(BRIDGE_USER)
+            "bridge", command("bridge", "bridge"), logs / "bridge.log", services.env(BRIDGE_USER)
         )
         self.dispatcher = ManagedProcess(
-            "dispatcher", minewatch_command("dispatcher"), logs / "dispatcher.log", services.env(DISPATCHER_USER)
+            "dispatcher", command("dispatcher", "dispatcher"), logs / "dispatcher.log", services.env(DISPATCHER_USER)
         )
         self.api = ManagedProcess(
-            "api", minewatch_command("api", "--port", str(self.api_port)), logs / "api.log", services.env()
+            "api",
+            command("api", "api", "--host", "127.0.0.1", "--port", str(self.api_port)),
+            logs / "api.log",
+            services.env(),
         )
         self.hj212 = ManagedProcess(
             "hj212",
-            minewatch_command("hj212", "serve", "--host", "127.0.0.1", "--port", str(self.hj212_port)),
+            command("hj212", "hj212", "serve", "--host", "127.0.0.1", "--port", str(self.hj212_port)),
             logs / "hj212.log",
             services.env(),
         )

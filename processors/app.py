@@ -30,6 +30,7 @@ import asyncio
 import functools
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -39,14 +40,14 @@ from typing import Any, TypeVar
 import faust
 import orjson
 import psycopg
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 from psycopg.types.json import Jsonb
 
 from alerts.model import AlertCandidate, exceedance_alert, quality_alert, quality_fingerprint
 from alerts.store import AlertStore
 from greenmine.evaluation import due_periods
 from greenmine.store import ReportRefused, evaluate_period, flag_overdue_complaints, ingest_report
-from minewatch.kafka import topic_ids
+from minewatch.kafka import high_watermarks, topic_ids
 from minewatch.parameters import load_parameters
 from minewatch.records import dead_letter, decode_batch, decode_dead_letter
 from minewatch.registry import Registry
@@ -90,6 +91,7 @@ TAKE_WITHIN = 0.05  # seconds to wait for a take to fill
 JUDGE_EVERY_S = 0.5
 COMPLAINTS_EVERY_S = 5.0
 EVALUATE_EVERY_S = 3600.0
+GAUGES_EVERY_S = 10.0
 SLOPES_EVERY_S = 2.0
 OFFLINE_EVERY_S = 10.0
 
@@ -103,6 +105,24 @@ QUALITY_FINDINGS = Counter("minewatch_quality_findings_total", "Data-quality fin
 ALERTS_OPENED = Counter("minewatch_alerts_opened_total", "Alerts opened or reopened", ["category", "severity"])
 ALERTS_RESOLVED = Counter("minewatch_alerts_resolved_total", "Alerts resolved because their condition cleared")
 STORAGE_REJECTED = Counter("minewatch_storage_rejected_total", "Records the database refused")
+WRITE_SECONDS = Histogram(
+    "minewatch_write_seconds",
+    "Time to write one batch of readings (COPY, bookkeeping, offsets, commit)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+WRITE_BATCH_ROWS = Histogram(
+    "minewatch_write_batch_rows", "Readings stored per batch written", buckets=(1, 10, 100, 1_000, 10_000, 100_000)
+)
+PUBLISH_TO_STORED = Histogram(
+    "minewatch_publish_to_stored_seconds",
+    "From the bridge or gateway accepting a message to its rows committed",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+OPEN_EXCEEDANCES = Gauge("minewatch_open_exceedances", "Emission exceedance episodes open")
+STATIONS_OFFLINE = Gauge("minewatch_stations_offline", "Stations whose latest offline finding is not cleared")
+CONSUMER_LAG = Gauge(
+    "minewatch_kafka_consumer_lag_records", "Telemetry records in Kafka not yet stored", ["topic", "partition"]
+)
 WORKER_ERRORS = Counter("minewatch_worker_task_errors_total", "Timer runs that failed (and were retried)", ["task"])
 
 T = TypeVar("T")
@@ -220,10 +240,16 @@ async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord])
     ids = await rt.kafka_topic_ids()
 
     async def write(conn: psycopg.AsyncConnection, batch: list[SourceRecord]) -> None:
+        started = time.perf_counter()
         result = await ReadingWriter(conn, ids, rules=rt.rules).write(batch)
+        WRITE_SECONDS.observe(time.perf_counter() - started)
+        WRITE_BATCH_ROWS.observe(result.rows)
         READINGS_STORED.inc(result.rows)
         RECORDS_REPLAYED.inc(result.skipped_records)
         DUPLICATE_READINGS.inc(result.duplicates)
+        now = time.time()
+        for record in batch:  # from the bridge (or gateway) accepting it to the row being visible
+            PUBLISH_TO_STORED.observe(max(0.0, now - record.batch["received_at"]))
 
     try:
         await rt.durably("readings", write, records)
@@ -371,6 +397,36 @@ async def evaluate_green_mines() -> None:
                 await evaluate_period(conn, rt.registry, period, rt, now=now)
 
     await rt.durably("evaluations", run)
+
+
+@app.timer(interval=GAUGES_EVERY_S)
+@guarded
+async def update_gauges() -> None:
+    """Open exceedances, stations offline, and how far storage is behind Kafka, for Prometheus."""
+    rt = runtime()
+    ids = await rt.kafka_topic_ids()
+
+    async def read(conn: psycopg.AsyncConnection) -> tuple[int, int, list[tuple[int, int]]]:
+        cur = await conn.execute(
+            "SELECT (SELECT count(*) FROM exceedances WHERE status = 'open'),"
+            " (SELECT count(*) FROM (SELECT DISTINCT ON (mine_id, station_id) cleared FROM quality_findings"
+            "   WHERE kind = 'offline' ORDER BY mine_id, station_id, t DESC) latest WHERE NOT cleared)"
+        )
+        open_exceedances, offline = await cur.fetchone()  # type: ignore[misc]
+        cur = await conn.execute(
+            "SELECT kafka_partition, committed_offset FROM consumer_offsets WHERE consumer = 'storage'"
+            " AND topic = %s AND topic_id = %s",
+            (KafkaTopics.TELEMETRY, ids.get(KafkaTopics.TELEMETRY, "")),
+        )
+        return open_exceedances, offline, await cur.fetchall()
+
+    open_exceedances, offline, committed = await rt.durably("gauges", read)
+    OPEN_EXCEEDANCES.set(open_exceedances)
+    STATIONS_OFFLINE.set(offline)
+    ends = await asyncio.to_thread(high_watermarks, rt.settings.kafka_bootstrap, KafkaTopics.TELEMETRY)
+    stored = dict(committed)
+    for partition, end in ends.items():
+        CONSUMER_LAG.labels(KafkaTopics.TELEMETRY, str(partition)).set(max(0, end - stored.get(partition, -1) - 1))
 
 
 @app.timer(interval=OFFLINE_EVERY_S)

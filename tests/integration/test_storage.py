@@ -99,3 +99,36 @@ def test_migrations_apply_once_and_detect_timescale(fresh_db):
         "self_reports",
         "schema_migrations",
     } <= tables
+
+
+def test_hourly_and_daily_aggregates_and_retention_on_plain_postgresql(fresh_db):
+    from storage.policies import apply_policies, prune
+
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        rows = [
+            (f"2026-11-25T{h:02d}:{m:02d}:00+08:00", float(h * 100 + m), "N" if m != 5 else "D")
+            for h in (9, 10) for m in range(0, 60, 5)
+        ]  # fmt: skip
+        rows.append(("2020-01-01T00:00:00+08:00", 1.0, "N"))  # an old reading, for retention
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO readings (ts, mine_id, station_id, parameter, value, unit, flag, received_at)"
+                " VALUES (%s, 'M', 'S', 'w01018', %s, 'mg/L', %s, now())",
+                rows,
+            )
+        hourly = conn.execute(
+            "SELECT extract(hour FROM bucket AT TIME ZONE 'Asia/Shanghai')::int, n, min_value, max_value, avg_value"
+            " FROM readings_hourly WHERE bucket >= '2026-11-25' ORDER BY bucket"
+        ).fetchall()
+        assert hourly == [  # the D-flagged 05 minute is left out of both hours
+            (9, 11, 900.0, 955.0, sum(900.0 + m for m in range(0, 60, 5) if m != 5) / 11),
+            (10, 11, 1000.0, 1055.0, sum(1000.0 + m for m in range(0, 60, 5) if m != 5) / 11),
+        ]
+        daily = conn.execute(
+            "SELECT bucket, n FROM readings_daily WHERE bucket >= '2026-11-25T00:00:00+08:00'"
+        ).fetchall()
+        assert [(b.isoformat(), n) for b, n in daily] == [("2026-11-24T16:00:00+00:00", 22)]  # one Beijing day
+    assert "nothing changed" in apply_policies(fresh_db, "7 days", "3 years")
+    assert prune(fresh_db, "3 years") == 1
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 24
