@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from confluent_kafka import KafkaError, Message, Producer
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from ingest.validation import Accepted, Gatekeeper, Rejected
 from minewatch.records import dead_letter, telemetry_batch
@@ -40,6 +40,11 @@ RECEIVED = Counter("minewatch_bridge_messages_received_total", "MQTT messages re
 REJECTED = Counter("minewatch_bridge_messages_rejected_total", "MQTT messages dead-lettered", ["reason"])
 READINGS_ACCEPTED = Counter("minewatch_bridge_readings_accepted_total", "Readings accepted and sent to Kafka")
 KAFKA_RETRIES = Counter("minewatch_bridge_kafka_retries_total", "Kafka records re-sent after a failed delivery")
+UNACKNOWLEDGED = Gauge(
+    "minewatch_bridge_messages_unacknowledged",
+    "MQTT messages received and not yet acknowledged (Kafka does not have them yet); the broker "
+    "sends no more than its max_inflight_messages, which bounds the bridge's memory",
+)
 
 _KAFKA_TOPIC = {"telemetry": KafkaTopics.TELEMETRY, "status": KafkaTopics.STATUS}
 
@@ -124,6 +129,7 @@ class Bridge:
         with self._lock:
             self._generation += 1
             self._pending.clear()  # never produced: the broker re-delivers them
+            UNACKNOWLEDGED.set(0)
         self.connected.clear()
         log.warning("MQTT disconnected (%s); unacknowledged messages will be re-delivered", reason)
 
@@ -135,6 +141,8 @@ class Bridge:
         ack = msg.mid if msg.qos > 0 else 0
         with self._lock:
             self.stats.received += 1
+            if ack:
+                UNACKNOWLEDGED.inc()
             generation = self._generation
             if isinstance(verdict, Rejected):
                 self.stats.rejected += 1
@@ -181,6 +189,7 @@ class Bridge:
             for mid in acks:
                 if mid:
                     self.client.ack(mid, 1)
+                    UNACKNOWLEDGED.dec()
             self.stats.acked += len(acks)
 
     def _flush_one(self, key: tuple[str, str], generation: int) -> None:

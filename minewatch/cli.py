@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -95,11 +96,22 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_broker_config(args: argparse.Namespace) -> int:
-    from minewatch.brokerconfig import write_broker_config
+    from minewatch.brokerconfig import TlsListener, write_broker_config
     from minewatch.registry import Registry
 
     registry = Registry.load(args.registry or Settings.from_env().registry_path)
-    files = write_broker_config(registry, args.out, port=args.port, host=args.host, secrets_file=args.secrets)
+    tls_files = (args.tls_cafile, args.tls_certfile, args.tls_keyfile)
+    if any(tls_files) and not all(tls_files):
+        print("broker-config: a TLS listener needs --tls-cafile, --tls-certfile and --tls-keyfile", file=sys.stderr)
+        return 2
+    tls = (
+        TlsListener(
+            args.tls_port, args.tls_cafile, args.tls_certfile, args.tls_keyfile, args.host, args.tls_require_certificate
+        )
+        if all(tls_files)
+        else None
+    )
+    files = write_broker_config(registry, args.out, port=args.port, host=args.host, secrets_file=args.secrets, tls=tls)
     print(
         f"wrote {files.conf}, {files.password_file}, {files.acl_file}; passwords in {files.secrets_file}",
         file=sys.stderr,
@@ -465,6 +477,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_faults(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from minewatch.faults import FAULTS, run
+
+    _setup_logging(args.log_level)
+    faults = tuple(FAULTS if args.faults == "all" else args.faults.split(","))
+    run_dir = args.run_dir or Path(".minewatch") / datetime.now().strftime("faults-%Y%m%d-%H%M%S")
+    results = run(
+        faults,
+        mines=args.mines,
+        messages=args.messages,
+        rate=args.rate,
+        outage_s=args.outage,
+        run_dir=run_dir,
+        db_url=args.db_url or os.environ.get("MINEWATCH_DB_URL"),
+        out=sys.stdout,
+    )
+    return 0 if all(r.ok for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minewatch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -518,6 +551,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=1883)
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--secrets", type=Path, help="YAML of username: password (created if missing)")
+    p.add_argument("--tls-port", type=int, default=8883, help="port of the TLS listener")
+    p.add_argument("--tls-cafile", type=Path, help="CA certificate (PEM) that signed the broker's certificate")
+    p.add_argument("--tls-certfile", type=Path, help="the broker's certificate (PEM)")
+    p.add_argument("--tls-keyfile", type=Path, help="the broker's private key (PEM)")
+    p.add_argument("--tls-require-certificate", action="store_true", help="mutual TLS: devices present certificates")
     p.set_defaults(func=cmd_broker_config)
 
     kafka = sub.add_parser("kafka", help="Kafka").add_subparsers(dest="kafka_command", required=True)
@@ -649,6 +687,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=30, help="stable creeping points")
     p.add_argument("--days", type=float, default=30.0, help="days of each stable series")
     p.set_defaults(func=cmd_bench_slope)
+
+    p = sub.add_parser(
+        "faults", help="fault drills: readings through a fresh stack while processes die and brokers stall"
+    )
+    p.add_argument("--faults", default="all", help="comma-separated, from minewatch.faults.FAULTS (default all)")
+    p.add_argument("--mines", type=int, default=10)
+    p.add_argument("--messages", type=int, default=3000, help="telemetry messages per drill (about 5 readings each)")
+    p.add_argument("--rate", type=float, default=300.0, help="messages per second")
+    p.add_argument("--outage", type=float, default=8.0, help="seconds the database or Kafka is unavailable")
+    p.add_argument("--run-dir", type=Path)
+    p.add_argument("--db-url", help="a PostgreSQL server to create the drill's database on (default: embedded)")
+    p.set_defaults(func=cmd_faults)
 
     p = sub.add_parser("simulate", help="simulated telemetry: MQTT devices, or HJ 212 data loggers")
     p.add_argument("--registry", type=Path)

@@ -22,6 +22,7 @@ import jsonschema_rs
 from minewatch.paths import SCHEMAS
 
 COMMON = "common.v1"
+MAX_REASON_CHARS = 300
 
 
 REPORT_VERSIONS = {"minewatch/self-report/v1": "self-report.v1", "minewatch/self-report/v2": "self-report.v2"}
@@ -46,12 +47,18 @@ class Contracts:
         return list(self.validators)
 
     def is_valid(self, name: str, document: Any) -> bool:
-        return self.validators[name].is_valid(document)
+        try:
+            return self.validators[name].is_valid(document)
+        except ValueError:  # nested deeper than the validator can follow: no message is
+            return False
 
     def first_error(self, name: str, document: Any) -> str | None:
         """A one-line explanation of the first violation, naming where it is, or None."""
-        for error in self.validators[name].iter_errors(document):
-            return describe(error)
+        try:
+            for error in self.validators[name].iter_errors(document):
+                return describe(error)
+        except ValueError:
+            return "objects or arrays are nested far deeper than any minewatch message allows"
         return None
 
 
@@ -66,7 +73,16 @@ def describe(error: jsonschema_rs.ValidationError) -> str:
     if kind == "Not" and where.endswith(".flag"):
         return f"{where}: a null value must carry the flag that says why it is missing (F, M, S, D, C, T or B), not N"
     prefix = f"{where}: " if where else ""
-    return prefix + error.message
+    return prefix + _shortened(error.message)
+
+
+def _shortened(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """Validator messages quote the offending value, which may be huge: keep the reason short.
+
+    >>> _shortened("x" * 500, limit=10)
+    'xxxxxxxxx…'
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _path(parts: Any) -> str:

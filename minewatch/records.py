@@ -67,10 +67,18 @@ def dead_letter(
     mine_id: str | None,
     received_at: float,
 ) -> bytes:
-    """A dead-letter record: the reason and the rejected bytes, kept exactly (text or base64)."""
+    """A dead-letter record: the reason and the rejected bytes, kept exactly: as text when they
+    are UTF-8 a database can hold (no NUL), else base64.
+
+    >>> [dead_letter("mqtt", "t", p, "not_json", "r", None, 0.0).split(b'"payload_encoding":')[1]
+    ...  for p in (b"{}", b"\\xff", b"a\\x00b")]
+    [b'"utf-8"}', b'"base64"}', b'"base64"}']
+    """
     try:
         text, encoding = payload.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
+        text, encoding = "", "base64"
+    if encoding == "base64" or "\x00" in text:
         text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
     letter: DeadLetter = {
         "source": source,

@@ -31,10 +31,12 @@ Channel = Literal["telemetry", "status", "reports"]
 # Shared subscriptions ($share/<group>/<filter>) let several bridges split the load; Mosquitto
 # and the iotcore broker both honour them for MQTT 3.1.1 clients.
 BRIDGE_SHARE_GROUP = "minewatch-bridge"
+# Everything under the subtrees a mine may write (see brokerconfig's ACL), so a message on a
+# topic outside minewatch's tree reaches the gate and is dead-lettered, not silently dropped.
 BRIDGE_FILTERS = (
-    f"{ROOT}/mines/+/telemetry/+/+",
-    f"{ROOT}/mines/+/status/+",
-    f"{ROOT}/mines/+/reports/+",
+    f"{ROOT}/mines/+/telemetry/#",
+    f"{ROOT}/mines/+/status/#",
+    f"{ROOT}/mines/+/reports/#",
 )
 
 

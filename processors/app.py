@@ -526,7 +526,7 @@ async def store_dead_letters(stream: faust.StreamT) -> None:
                     letter["mine_id"],
                     letter["reason_code"],
                     letter["reason"],
-                    letter["payload"].replace("\x00", "\\u0000"),
+                    letter["payload"],
                     letter["payload_encoding"],
                 )
             )

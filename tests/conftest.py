@@ -62,11 +62,12 @@ AUDIT_MINES = frozenset(sorted(GENERATED.mines)[-4:])
 SLOPE_MINE = sorted(set(GENERATED.mines) - AUDIT_MINES)[-1]
 
 
-def _hj212_fleet(mines: int, seed: int) -> Registry:
-    """Generated mines renumbered from 9001, for the HJ 212 tests alone; the first stack's logger
-    runs legacy firmware that computes CRC-16/MODBUS (registered as such)."""
+def _hj212_fleet(mines: int, seed: int, first: int = 9001, legacy: bool = True) -> Registry:
+    """Generated mines renumbered from ``first``, for the tests that use them alone; with
+    ``legacy``, the first stack's logger runs legacy firmware that computes CRC-16/MODBUS
+    (registered as such)."""
     renamed = {}
-    for number, mine in enumerate(generate_fleet(mines, seed=seed), start=9001):
+    for number, mine in enumerate(generate_fleet(mines, seed=seed), start=first):
         mine_id = f"{mine.id.rsplit('-', 1)[0]}-{number}"
         stations = {
             sid: replace(station, hj212=simulated_hj212(mine_id, sid) if station.hj212 else None)
@@ -74,21 +75,24 @@ def _hj212_fleet(mines: int, seed: int) -> Registry:
         }
         renamed[mine_id] = replace(mine, id=mine_id, stations=stations)
     ordered = sorted(renamed)
-    first = ordered[0]
+    first_id = ordered[0]
     if len(ordered) > 10:  # the green-mine test's mine: an underground coal mine (minimums verified)
         renamed[ordered[10]] = replace(renamed[ordered[10]], mineral="coal", mining_method="underground")
-    stack = renamed[first].stations["ST01"]
-    legacy = replace(stack, hj212=replace(stack.hj212, crc="modbus"))  # type: ignore[arg-type]
-    renamed[first] = replace(renamed[first], stations={**renamed[first].stations, "ST01": legacy})
+    if legacy:
+        stack = renamed[first_id].stations["ST01"]
+        modbus = replace(stack, hj212=replace(stack.hj212, crc="modbus"))  # type: ignore[arg-type]
+        renamed[first_id] = replace(renamed[first_id], stations={**renamed[first_id].stations, "ST01": modbus})
     return Registry(renamed)
 
 
 HJ212_FLEET = _hj212_fleet(12, seed=31)
+# The bad-input test's own mines (its corpus would otherwise land in other tests' windows).
+CORPUS_FLEET = _hj212_fleet(4, seed=41, first=9101, legacy=False)
 
 
 def registry_for_tests() -> Registry:
     """The examples' mines, a small generated fleet, and the HJ 212 tests' own mines."""
-    return Registry({**example_registry().mines, **GENERATED.mines, **HJ212_FLEET.mines})
+    return Registry({**example_registry().mines, **GENERATED.mines, **HJ212_FLEET.mines, **CORPUS_FLEET.mines})
 
 
 # The platform webhook's signing secret in the tests; the receiver refuses what does not verify.

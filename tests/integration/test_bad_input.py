@@ -1,0 +1,123 @@
+"""Malformed input through the whole stack, interleaved with good input: 1,000 bad MQTT messages
+and 500 bad HJ 212 frames (simulators/malformed.py). Nothing crashes, every bad one is in the
+dead-letter table with a reason and counted in the metrics, every good one is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import urllib.request
+from collections import Counter
+
+import pytest
+
+from minewatch.brokerconfig import SIMULATOR_USER
+from simulators.malformed import good_hj212, good_mqtt, hj212_corpus, hj212_devices, mqtt_corpus
+from simulators.publisher import Publisher
+from tests.conftest import CORPUS_FLEET, eventually
+
+pytestmark = pytest.mark.integration
+MINES = sorted(m.id for m in CORPUS_FLEET)
+
+
+def _metric_total(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+
+def _stored(db, keys: set[tuple[str, str, str, float]]) -> set[tuple[str, str, str, float]]:
+    low, high = min(k[3] for k in keys), max(k[3] for k in keys)
+    rows = db.execute(
+        "SELECT mine_id, station_id, parameter, round(extract(epoch FROM ts)::numeric, 3)::float8 FROM readings"
+        " WHERE mine_id = ANY(%s) AND ts BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
+        (MINES, low, high),
+    ).fetchall()
+    return {tuple(r) for r in rows} & keys  # type: ignore[misc]
+
+
+def test_bad_mqtt_messages_are_dead_lettered_with_their_reasons_and_the_good_ones_stored(services, pipeline, db):
+    now = time.time()
+    bad = mqtt_corpus(CORPUS_FLEET, now=now, count=1000, seed=8)
+    good = good_mqtt(CORPUS_FLEET, [float(int(now) - 40_000 + i) for i in range(1000)], seed=8)
+    rejected_before = _metric_total(pipeline.metrics_ports["bridge"], "minewatch_bridge_messages_rejected_total")
+    since = db.execute("SELECT now()").fetchone()[0]
+    with Publisher(services.mqtt_endpoint(SIMULATOR_USER), client_id="bad-input-test") as publisher:
+        for g, b in zip(good, bad, strict=True):
+            publisher.publish(g.topic, g.payload, len(g.keys))
+            publisher.publish(b.topic, b.payload, 0)
+        assert publisher.wait_acked(60)
+
+    expected = {k for g in good for k in g.keys}
+    wanted = {b.payload: b for b in bad}
+
+    def letters() -> dict[bytes, tuple[str, str]]:
+        rows = db.execute(
+            "SELECT payload, payload_encoding, reason_code, reason FROM dead_letters"
+            " WHERE source = 'mqtt' AND received_at >= %s",
+            (since,),
+        ).fetchall()
+        out = {}
+        for payload, encoding, code, reason in rows:
+            raw = base64.b64decode(payload) if encoding == "base64" else payload.encode()
+            if raw in wanted:
+                out[raw] = (code, reason)
+        return out
+
+    deadline = time.monotonic() + 90
+    while len(found := letters()) < len(bad) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    missing = Counter(b.family for b in bad if b.payload not in found)
+    assert not missing, f"not dead-lettered, by family: {dict(missing)}"
+    eventually(lambda: _stored(db, expected) == expected, timeout=90, what="every good reading stored")
+    wrong = {(wanted[p].family, code) for p, (code, _) in found.items() if code not in wanted[p].expected}
+    assert not wrong, wrong
+    assert all(reason for _, reason in found.values())
+    rejected_after = _metric_total(pipeline.metrics_ports["bridge"], "minewatch_bridge_messages_rejected_total")
+    assert rejected_after - rejected_before >= len(bad)
+    for process in (pipeline.bridge, pipeline.worker):
+        assert process.alive, f"{process.name} died: {process.tail()}"
+    assert pipeline.restarts == []
+
+
+def test_bad_hj212_frames_are_dead_lettered_and_the_frames_around_them_stored(services, pipeline, db):
+    now = time.time()
+    devices = hj212_devices(CORPUS_FLEET)
+    bad = hj212_corpus(devices, now=now, count=500, seed=9)
+    good = good_hj212(devices, [float(int(now) - 100_000 - 60 * i) for i in range(2 * len(bad))], seed=9)
+    since = db.execute("SELECT now()").fetchone()[0]
+
+    async def send_all() -> dict[str, int]:
+        peers = {}
+        for i, case in enumerate(bad):
+            reader, writer = await asyncio.open_connection("127.0.0.1", pipeline.hj212_port)
+            peers[f"hj212://127.0.0.1:{writer.get_extra_info('sockname')[1]}"] = i
+            writer.write(good[2 * i].payload + case.payload + good[2 * i + 1].payload)
+            answers = b""
+            while answers.count(b"CN=9014") < 2:  # both good frames are in Kafka
+                chunk = await asyncio.wait_for(reader.read(4096), 30)
+                assert chunk, f"the gateway closed the connection on {case.family}"
+                answers += chunk
+            writer.close()
+            await writer.wait_closed()
+        return peers
+
+    peers = asyncio.run(send_all())
+    expected = {k for g in good for k in g.keys}
+
+    def letters() -> list[tuple[str, str, str]]:
+        return db.execute(
+            "SELECT topic, reason_code, reason FROM dead_letters WHERE source = 'hj212' AND received_at >= %s"
+            " AND topic = ANY(%s)",
+            (since, list(peers)),
+        ).fetchall()
+
+    eventually(lambda: len(letters()) >= len(bad), timeout=90, what="every bad HJ 212 frame dead-lettered")
+    eventually(lambda: _stored(db, expected) == expected, timeout=90, what="every good HJ 212 reading stored")
+    found = letters()
+    assert sorted(peers[topic] for topic, _, _ in found) == list(range(len(bad)))  # one letter each
+    wrong = {(bad[peers[t]].family, code) for t, code, _ in found if code not in bad[peers[t]].expected}
+    assert not wrong, wrong
+    assert all(reason for _, _, reason in found)
+    assert pipeline.hj212.alive and pipeline.restarts == []
