@@ -403,12 +403,9 @@ def _bad_frame(
     if family == "crc_wrong":
         crc = int(good[-6:-2], 16) ^ rng.randint(1, 0xFFFF)
         return family, good[:-6] + b"%04X\r\n" % crc, "hj212_crc"
-    if family == "crc_foreign":
-        return (
-            family,
-            encode.frame(_segment(device, t, rng), rng.choice(["modbus", "modbus-swapped", "zero"])),
-            "hj212_crc",
-        )
+    if family == "crc_foreign":  # a variant that, for this segment, differs from HJ 212's own CRC
+        foreign = [v for v in ("modbus", "modbus-swapped", "zero") if encode.frame(good[6:-6], v) != good]
+        return family, encode.frame(good[6:-6], rng.choice(foreign)), "hj212_crc"
     if family == "truncated":  # cut anywhere: outside any frame, or a frame whose CRC or fields are gone
         return family, good[: rng.randint(8, len(good) - 3)], ("hj212_framing", "hj212_crc", "hj212_not_a_packet")
     if family == "line_noise":
