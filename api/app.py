@@ -18,11 +18,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from alerts.lifecycle import InvalidTransition
 from alerts.routing import SEVERITY_ORDER
@@ -39,8 +40,10 @@ from api.deps import (
     MineId,
     alert_of,
     count_requests,
+    database_unavailable,
     destination,
     fetch,
+    internal_error,
     invalid_request,
     known_query_only,
     mine_filter,
@@ -94,7 +97,12 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(
-            settings.db_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True, "row_factory": dict_row}
+            settings.db_url,
+            min_size=1,
+            max_size=8,
+            timeout=5.0,
+            open=False,
+            kwargs={"autocommit": True, "row_factory": dict_row},
         )
         await pool.open()
         app.state.pool = pool
@@ -112,6 +120,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         dependencies=[Depends(known_query_only)],
     )
     app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(psycopg.OperationalError, database_unavailable)
+    app.add_exception_handler(PoolTimeout, database_unavailable)
+    app.add_exception_handler(Exception, internal_error)
     app.middleware("http")(count_requests)
     app.state.registry = registry or Registry.load(settings.registry_path)
     app.state.routing = settings.routing()

@@ -4,6 +4,7 @@ silences) and ``green.py`` (green-mine compliance)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Annotated, Any
@@ -22,6 +23,8 @@ from api.auth import Caller, FailureLimiter, token_hash
 from api.models import BIGINT, MINE_ID, Alert, Problem
 from minewatch.registry import Mine
 from minewatch.settings import endpoint_of
+
+log = logging.getLogger("minewatch.api")
 
 # Which alerts a caller sees, by the level of its token (fixed fragments, bound parameters).
 ALERTS_IN_JURISDICTION = {
@@ -54,6 +57,20 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
         where = " ".join(str(part) for part in error.get("loc", ()))
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
     return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down or unreachable: 503, and nothing of the database's own message."""
+    log.warning("%s %s: database unavailable (%s)", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse(
+        {"detail": "the database is unavailable; try again shortly"}, status_code=503, headers={"Retry-After": "5"}
+    )
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Anything unforeseen: logged here with its traceback, answered with no internals."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
 
 
 REQUESTS = Counter("minewatch_api_requests_total", "Bureau API requests", ["route", "method", "status"])

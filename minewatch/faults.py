@@ -177,11 +177,11 @@ class Drill:
             return {"worker"}
         if fault == "db-connections":
             for _ in range(3):
-                _terminate_connections(self.services.db_url)
+                terminate_connections(self.services.db_url)
                 time.sleep(0.7)
             return set()
         if fault == "db-outage":
-            with _connections_refused(self.services.db_url):
+            with connections_refused(self.services.db_url):
                 time.sleep(self.outage_s)
             return set()
         if fault == "mqtt-restart":
@@ -285,7 +285,7 @@ def _admin(db_url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
 
 
-def _terminate_connections(db_url: str) -> int:
+def terminate_connections(db_url: str) -> int:
     admin, name = _admin(db_url)
     with psycopg.connect(admin, autocommit=True) as conn:
         rows = conn.execute(
@@ -296,12 +296,12 @@ def _terminate_connections(db_url: str) -> int:
 
 
 @contextlib.contextmanager
-def _connections_refused(db_url: str) -> Iterator[None]:
+def connections_refused(db_url: str) -> Iterator[None]:
     admin, name = _admin(db_url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         try:
-            _terminate_connections(db_url)
+            terminate_connections(db_url)
             yield
         finally:
             conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')

@@ -61,7 +61,7 @@ from processors.samples import readings_of_batch, rules_for_registry
 from processors.slope.settings import SlopeSettings
 from processors.slopes import SlopeAssessor
 from processors.windows import CST, AveragingRules
-from storage.readings import ReadingWriter, SourceRecord
+from storage.readings import ReadingWriter, SourceRecord, WriteResult, conflict_reason, conflicting_messages
 
 log = logging.getLogger("minewatch.worker")
 settings = Settings.from_env()
@@ -105,6 +105,9 @@ QUALITY_FINDINGS = Counter("minewatch_quality_findings_total", "Data-quality fin
 ALERTS_OPENED = Counter("minewatch_alerts_opened_total", "Alerts opened or reopened", ["category", "severity"])
 ALERTS_RESOLVED = Counter("minewatch_alerts_resolved_total", "Alerts resolved because their condition cleared")
 STORAGE_REJECTED = Counter("minewatch_storage_rejected_total", "Records the database refused")
+CONFLICTING_READINGS = Counter(
+    "minewatch_conflicting_readings_total", "Readings re-sent for a stored time with a different value (dead-lettered)"
+)
 WRITE_SECONDS = Histogram(
     "minewatch_write_seconds",
     "Time to write one batch of readings (COPY, bookkeeping, offsets, commit)",
@@ -239,9 +242,13 @@ async def store_readings(stream: faust.StreamT) -> None:
 async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord]) -> None:
     ids = await rt.kafka_topic_ids()
 
+    conflicts: list[tuple[list[SourceRecord], WriteResult]] = []
+
     async def write(conn: psycopg.AsyncConnection, batch: list[SourceRecord]) -> None:
         started = time.perf_counter()
         result = await ReadingWriter(conn, ids, rules=rt.rules).write(batch)
+        if result.conflicts:
+            conflicts.append((batch, result))
         WRITE_SECONDS.observe(time.perf_counter() - started)
         WRITE_BATCH_ROWS.observe(result.rows)
         READINGS_STORED.inc(result.rows)
@@ -261,6 +268,22 @@ async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord])
                 log.error("database refused record %s/%s: %s", record.partition, record.offset, exc)
                 await _reject_record(record, exc)
                 await rt.durably("readings", lambda conn, r: ReadingWriter(conn, ids).skip([r]), record)
+    for batch, result in conflicts:
+        await _reject_conflicts(batch, result)
+
+
+async def _reject_conflicts(records: list[SourceRecord], result: WriteResult) -> None:
+    """Dead-letter the messages whose readings contradict readings already stored.
+
+    Sent after the write commits: a crash in between loses the letter (the rows are right)."""
+    now = datetime.now(UTC).timestamp()
+    for mine, message, found in conflicting_messages(records, result.conflicts):
+        CONFLICTING_READINGS.inc(len(found))
+        letter = dead_letter(
+            "storage", f"{KafkaTopics.TELEMETRY}/{mine}/{message['station_id']}", orjson.dumps(message),
+            "conflicting_duplicate", conflict_reason(found), mine, now,
+        )  # fmt: skip
+        await (await dead_letter_topic.send(key=mine.encode(), value=letter))
 
 
 @app.agent(telemetry_topic)

@@ -52,7 +52,7 @@ from processors.samples import (
 )
 from processors.slope.intervals import interval_start
 from processors.slope.settings import SlopeSettings
-from processors.windows import SECONDS, AveragingRules, judge_window
+from processors.windows import CST, SECONDS, AveragingRules, judge_window
 
 SLOPE_INTERVAL_S = SlopeSettings.load().interval_s
 
@@ -73,10 +73,24 @@ class SourceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Conflict:
+    """A reading sent again for a time already stored, with a different value, unit or flag:
+    a device re-using a message id, or an unannounced correction. The first one stays."""
+
+    mine_id: str
+    station_id: str
+    parameter: str
+    t: float
+    stored: tuple[Any, str, str]  # (value, unit, flag) kept
+    sent: tuple[Any, str, str]  # (value, unit, flag) refused
+
+
+@dataclass(frozen=True, slots=True)
 class WriteResult:
     rows: int  # rows now stored by this write
     skipped_records: int  # records at or below the committed offset (replays)
     duplicates: int  # rows that were already stored (re-sent messages)
+    conflicts: tuple[Conflict, ...] = ()  # duplicates whose content differs from what is stored
 
 
 def _escape(text: str) -> str:
@@ -141,6 +155,54 @@ def interval_rows(records: list[SourceRecord]) -> list[tuple[Any, ...]]:
     return rows
 
 
+def conflicting_messages(
+    records: list[SourceRecord], conflicts: tuple[Conflict, ...]
+) -> list[tuple[str, dict[str, Any], list[Conflict]]]:
+    """The messages that carried conflicting readings, each with its conflicts (for dead letters).
+
+    A message is matched by its mine, station and the readings' times and values, so the copy
+    that was refused is named, not the one that was kept.
+    """
+    wanted = {(c.mine_id, c.station_id, c.parameter, round(c.t, 3), c.sent[0]): c for c in conflicts}
+    out = []
+    for record in records:
+        mine = record.batch["mine_id"]
+        for message in record.batch["messages"]:
+            mine_conflicts = []
+            message_t = datetime.fromisoformat(message["ts"]).timestamp()
+            for reading in message["readings"]:
+                t = datetime.fromisoformat(reading["ts"]).timestamp() if "ts" in reading else message_t
+                hit = wanted.pop(
+                    (mine, message["station_id"], reading["parameter"], round(t, 3), reading["value"]), None
+                )
+                if hit is not None:
+                    mine_conflicts.append(hit)
+            if mine_conflicts:
+                out.append((mine, message, mine_conflicts))
+    return out
+
+
+def conflict_reason(conflicts: list[Conflict]) -> str:
+    """What a mine operator reads about a message whose readings contradict stored ones.
+
+    >>> c = Conflict("GZ520201-0001", "WW01", "w01018", 1795651200.0, (42.0, "mg/L", "N"), (99.0, "mg/L", "N"))
+    >>> import textwrap
+    >>> print(textwrap.fill(conflict_reason([c]), 100))
+    station WW01 already sent w01018 at 2026-11-26T08:00:00+08:00 as 42.0 mg/L (flag N); this message
+    says 99.0 mg/L (flag N). A re-used message id or an unannounced correction: the value first stored
+    is kept; ask the bureau to amend the record if this one is the correction.
+    """
+    first = conflicts[0]
+    at = datetime.fromtimestamp(first.t, CST).isoformat()
+    more = f" (and {len(conflicts) - 1} more readings)" if len(conflicts) > 1 else ""
+    return (
+        f"station {first.station_id} already sent {first.parameter} at {at} as {first.stored[0]} {first.stored[1]}"
+        f" (flag {first.stored[2]}); this message says {first.sent[0]} {first.sent[1]} (flag {first.sent[2]}){more}."
+        " A re-used message id or an unannounced correction: the value first stored is kept;"
+        " ask the bureau to amend the record if this one is the correction."
+    )
+
+
 class ReadingWriter:
     """Writes telemetry batches to ``readings`` exactly once, for one named consumer.
 
@@ -166,13 +228,14 @@ class ReadingWriter:
         async with self.conn.transaction():
             fresh = await self._unseen(records)
             payload = copy_rows(fresh)
+            conflicts: list[Conflict] = []
             try:
                 async with self.conn.transaction():  # savepoint: a duplicate aborts only this part
                     rows = await self._copy(payload, "readings")
                     duplicates = 0
                 stored = None
             except errors.UniqueViolation:
-                rows, duplicates, stored = await self._copy_tolerating_duplicates(payload)
+                rows, duplicates, stored, conflicts = await self._copy_tolerating_duplicates(payload)
             intervals = interval_rows(fresh)
             if intervals:
                 async with self.conn.cursor() as cur:
@@ -186,7 +249,7 @@ class ReadingWriter:
                 batch_readings = [r for record in fresh for r in readings_of_batch(record.batch)]
                 await self._bookkeep(batch_readings if stored is None else stored, batch_readings)
             await self._advance(records)
-        return WriteResult(rows, len(records) - len(fresh), duplicates)
+        return WriteResult(rows, len(records) - len(fresh), duplicates, tuple(conflicts))
 
     async def skip(self, records: list[SourceRecord]) -> None:
         """Mark ``records`` as handled without storing them (they went to the dead-letter topic)."""
@@ -215,7 +278,7 @@ class ReadingWriter:
                 await copy.write(payload)
             return cur.rowcount
 
-    async def _copy_tolerating_duplicates(self, payload: bytes) -> tuple[int, int, list[Reading]]:
+    async def _copy_tolerating_duplicates(self, payload: bytes) -> tuple[int, int, list[Reading], list[Conflict]]:
         await self.conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS readings_stage (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
@@ -226,9 +289,18 @@ class ReadingWriter:
             " RETURNING mine_id, station_id, parameter, extract(epoch FROM ts)::float8, value, unit, flag"
         )
         stored = [Reading(*row) for row in await cur.fetchall()]
+        cur = await self.conn.execute(
+            "SELECT s.mine_id, s.station_id, s.parameter, extract(epoch FROM s.ts)::float8, r.value, r.unit, r.flag,"
+            " s.value, s.unit, s.flag FROM readings_stage s JOIN readings r USING (mine_id, station_id, parameter, ts)"
+            " WHERE (s.value, s.unit, s.flag) IS DISTINCT FROM (r.value, r.unit, r.flag)"
+        )
+        conflicts = [
+            Conflict(m, st, p, t, (rv, ru, rf), (sv, su, sf))
+            for m, st, p, t, rv, ru, rf, sv, su, sf in await cur.fetchall()
+        ]
         await self.conn.execute("TRUNCATE readings_stage")
         log.info("batch met %d already-stored readings; stored the other %d", staged - len(stored), len(stored))
-        return len(stored), staged - len(stored), stored
+        return len(stored), staged - len(stored), stored, conflicts
 
     async def _bookkeep(self, stored: list[Reading], batch: list[Reading]) -> None:
         """Minute aggregates, pending windows and watermarks for the rows just stored."""

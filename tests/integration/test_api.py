@@ -389,6 +389,18 @@ def test_brute_force_is_refused(api: Api) -> None:
         assert client.get("/v1/whoami").status_code == 200
 
 
+def test_a_database_outage_is_a_plain_503_and_the_api_recovers(api: Api) -> None:
+    from minewatch.faults import connections_refused
+
+    with api.client("province") as client:
+        assert client.get("/v1/alerts").status_code == 200
+        with connections_refused(api.db_url):
+            down = client.get("/v1/alerts")
+        assert down.status_code == 503 and down.headers["retry-after"] == "5"
+        assert down.json() == {"detail": "the database is unavailable; try again shortly"}
+        assert client.get("/v1/alerts").status_code == 200
+
+
 def test_mine_status_readings_and_clear_errors(api: Api) -> None:
     with api.client("zhongshan") as client:
         status = client.get("/v1/mines/GZ520201-0002").json()

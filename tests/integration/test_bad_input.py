@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections import Counter
 
+import orjson
 import pytest
 
 from minewatch.brokerconfig import SIMULATOR_USER
@@ -121,3 +122,35 @@ def test_bad_hj212_frames_are_dead_lettered_and_the_frames_around_them_stored(se
     assert not wrong, wrong
     assert all(reason for _, _, reason in found)
     assert pipeline.hj212.alive and pipeline.restarts == []
+
+
+def test_a_reused_message_id_with_other_values_is_dead_lettered_and_an_exact_resend_absorbed(services, pipeline, db):
+    original = good_mqtt(CORPUS_FLEET, [float(int(time.time()) - 50_000)], seed=10)[0]
+    doc = orjson.loads(original.payload)
+    altered = {**doc, "readings": [{**r, "value": r["value"] + 1.5} for r in doc["readings"]]}
+    since = db.execute("SELECT now()").fetchone()[0]
+    with Publisher(services.mqtt_endpoint(SIMULATOR_USER), client_id="duplicate-ids-test") as publisher:
+        publisher.publish(original.topic, original.payload, len(original.keys))
+        assert publisher.wait_acked(10)
+        eventually(lambda: _stored(db, set(original.keys)) == set(original.keys), what="the original stored")
+        publisher.publish(original.topic, original.payload, len(original.keys))  # exact resend
+        publisher.publish(original.topic, orjson.dumps(altered), len(original.keys))  # same id, other values
+        assert publisher.wait_acked(10)
+
+    def conflicts() -> list[tuple[str, str]]:
+        return db.execute(
+            "SELECT reason_code, reason FROM dead_letters WHERE source = 'storage' AND received_at >= %s"
+            " AND payload LIKE %s",
+            (since, f"%{doc['message_id']}%"),
+        ).fetchall()
+
+    eventually(lambda: len(conflicts()) == 1, what="the altered copy dead-lettered")
+    ((code, reason),) = conflicts()
+    assert code == "conflicting_duplicate" and f"station {doc['station_id']} already sent" in reason
+    rows = db.execute(
+        "SELECT parameter, value FROM readings WHERE mine_id = %s AND station_id = %s AND ts = %s::timestamptz",
+        (doc["mine_id"], doc["station_id"], doc["ts"]),
+    ).fetchall()
+    assert sorted(rows) == sorted((r["parameter"], r["value"]) for r in doc["readings"])  # once, first values
+    time.sleep(1.0)
+    assert len(conflicts()) == 1  # the exact resend is no conflict

@@ -59,6 +59,22 @@ def test_resent_readings_under_new_offsets_are_not_doubled(fresh_db):
     assert offset == 6
 
 
+def test_a_resent_time_with_a_different_value_is_a_conflict_and_the_first_value_stays(fresh_db):
+    from storage.readings import conflicting_messages
+
+    asyncio.run(write(fresh_db, [record(0, 1.0, 2.0)]))
+    exact, changed = record(1, 1.0, 2.0), record(2, 1.0, 7.5, ts="2026-11-26T12:00:00+08:00")
+    result = asyncio.run(write(fresh_db, [exact, changed]))
+    assert (result.rows, result.duplicates) == (0, 4)  # nothing new; the exact resend is no conflict
+    (conflict,) = result.conflicts
+    assert (conflict.parameter, conflict.stored[0], conflict.sent[0]) == ("w01011", 2.0, 7.5)
+    ((mine, message, found),) = conflicting_messages([exact, changed], result.conflicts)
+    assert message is changed.batch["messages"][0] and found == [conflict] and mine == "GZ520201-0001"
+    with psycopg.connect(fresh_db) as conn:
+        values = sorted(v for (v,) in conn.execute("SELECT value FROM readings"))
+    assert values == [1.0, 2.0]
+
+
 def test_a_new_topic_incarnation_does_not_inherit_offsets(fresh_db):
     asyncio.run(write(fresh_db, [record(0, 1.0)]))
     # the broker lost its topics (in-memory Tansu restarted): offsets start at 0 again
