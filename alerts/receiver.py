@@ -32,6 +32,7 @@ class WebhookReceiver:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, secret: str | None = None) -> None:
         self.received: list[dict[str, Any]] = []
+        self.arrived_at: list[float] = []  # wall-clock time each of ``received`` arrived
         self.headers: list[dict[str, str]] = []
         self.requests = 0
         self.bad_signatures = 0
@@ -62,6 +63,7 @@ class WebhookReceiver:
                     if delivery is None or delivery not in receiver._deliveries:
                         receiver._deliveries.add(delivery or "")
                         receiver.received.append(doc)
+                        receiver.arrived_at.append(time.time())
                         receiver.headers.append(headers)
                 if receiver.stall_s:
                     time.sleep(receiver.stall_s)
@@ -101,6 +103,11 @@ class WebhookReceiver:
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.received)
+
+    def arrivals(self) -> list[tuple[float, dict[str, Any]]]:
+        """(arrival time, body) of every delivery received (the benchmark's alert latency)."""
+        with self._lock:
+            return list(zip(self.arrived_at, self.received, strict=True))
 
     def about(self, alert_id: int) -> list[dict[str, Any]]:
         """The notifications received that carry alert ``alert_id`` (minewatch format)."""

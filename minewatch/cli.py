@@ -366,6 +366,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_pipeline(args: argparse.Namespace) -> int:
+    from benchmarks.pipeline import BenchOptions, run
+
+    _setup_logging(args.log_level)
+    options = BenchOptions(
+        mines=args.mines,
+        rate=args.rate,
+        duration_s=args.duration,
+        warmup_s=min(args.warmup, args.duration / 2),
+        readings_per_message=args.readings_per_message,
+        partitions=args.partitions,
+        naive_s=args.naive_duration,
+        run_dir=args.run_dir,
+        db_url=args.db_url or os.environ.get("MINEWATCH_DB_URL"),
+    )
+    summary = run(options, sys.stdout)
+    return 0 if summary["lost"] == 0 else 1
+
+
 def cmd_bench_detectors(args: argparse.Namespace) -> int:
     from benchmarks.detectors import main as bench
 
@@ -670,9 +689,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verdicts", action="store_true", help="also print every window's verdict")
     p.set_defaults(func=cmd_audit)
 
-    bench = sub.add_parser("bench", help="benchmarks that print figures").add_subparsers(
-        dest="bench_command", required=True
+    bench_parser = sub.add_parser(
+        "bench",
+        help="benchmarks that print figures; without a subcommand, the whole pipeline at province scale",
     )
+    bench_parser.add_argument("--mines", type=int, default=800)
+    bench_parser.add_argument("--rate", type=float, default=0.0, help="readings/s in all (0: as fast as possible)")
+    bench_parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    bench_parser.add_argument("--warmup", type=float, default=10.0, help="seconds left out of the sustained rate")
+    bench_parser.add_argument("--readings-per-message", type=int, default=10)
+    bench_parser.add_argument("--partitions", type=int, default=8)
+    bench_parser.add_argument("--naive-duration", type=float, default=15.0, help="seconds the naive ingestor is fed")
+    bench_parser.add_argument("--run-dir", type=Path)
+    bench_parser.add_argument("--db-url", help="PostgreSQL to run on (default: MINEWATCH_DB_URL, else embedded)")
+    bench_parser.set_defaults(func=cmd_bench_pipeline)
+    bench = bench_parser.add_subparsers(dest="bench_command")
     p = bench.add_parser("detectors", help="µs per reading of the limit and data-quality detectors")
     p.add_argument("--mines", type=int, default=50)
     p.add_argument("--minutes", type=int, default=120)

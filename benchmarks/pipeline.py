@@ -1,0 +1,529 @@
+"""The pipeline at province scale (``minewatch bench``), with baselines from the same run.
+
+Runs the real stack on this machine (simulator → Mosquitto → bridge → Tansu → Faust worker →
+PostgreSQL; alerts through the dispatcher to a local webhook receiver) and prints, as text and
+as one JSON line:
+
+* **sustained**: readings per second stored over the steady-state window (after ``warmup``),
+  and readings lost (published and acknowledged by the broker, never stored);
+* **latency** publish → row visible and publish → alert delivered, p50/p95/p99, from probes:
+  every 0.2 s a probe station publishes one reading stamped with the time it is sent, and a
+  poller notes when its row becomes visible; every second a probe mine publishes a pH reading
+  over GB 8978's range and the webhook receiver notes when its alert arrives;
+* **CPU seconds and peak RSS** of every process (minewatch's, the brokers, the publisher);
+* **baselines** on the same rows: the raw ``COPY`` rate into a copy of ``readings`` (the storage
+  ceiling of this machine), and a naive ingestor (paho callback → psycopg ``executemany``,
+  autocommit) fed the same messages over the same Mosquitto, with the ratios.
+
+The load is ``mines`` mines publishing messages of ``readings_per_message`` readings (QoS 1) at
+``rate`` readings per second in all (0: as fast as the publisher can), from a separate process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import statistics
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import psutil
+import psycopg
+
+from alerts.receiver import WebhookReceiver
+from minewatch.brokerconfig import SIMULATOR_USER
+from minewatch.registry import Registry
+from minewatch.settings import MqttEndpoint
+from minewatch.stack import MinewatchProcesses, infrastructure
+from minewatch.topics import telemetry_topic
+from simulators.fleet import generate_fleet
+from simulators.telemetry import BASELINES, beijing_iso, exceedance_target
+
+BENCH_GROUPING = {"group_wait": "0s", "group_interval": "1s", "repeat_interval": "4h"}
+
+
+@dataclass
+class BenchOptions:
+    mines: int = 800
+    rate: float = 0.0  # readings per second in all; 0 = as fast as the publisher can
+    duration_s: float = 60.0
+    warmup_s: float = 10.0
+    readings_per_message: int = 10
+    partitions: int = 8
+    naive_s: float = 15.0  # how long the naive ingestor is fed
+    run_dir: Path | None = None
+    db_url: str | None = None
+
+
+# --- the load ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """One station that publishes load: its topic and the payload prefix of its messages."""
+
+    mine_id: str
+    station_id: str
+    kind: str
+    parameters: tuple[tuple[str, str, float], ...]  # (code, unit, typical value)
+
+    @property
+    def topic(self) -> str:
+        return telemetry_topic(self.mine_id, self.kind, self.station_id)
+
+
+def sources(registry: Registry, exclude: set[str]) -> list[Source]:
+    out = []
+    for mine in registry:
+        if mine.id in exclude:
+            continue
+        for station in mine.stations.values():
+            if station.kind not in ("wastewater", "emission") or not station.sensors:
+                continue
+            params = tuple((s.parameter, s.unit, BASELINES.get(s.parameter, (1.0, 0.1))[0]) for s in station.sensors)
+            out.append(Source(mine.id, station.id, station.kind, params))
+    return out
+
+
+def message(source: Source, t0: float, n: int, serial: int) -> bytes:
+    """``n`` readings of ``source`` from ``t0``: every sensor at 1 s steps (each reading its own ts)."""
+    readings = []
+    k = len(source.parameters)
+    for i in range(n):
+        code, unit, typical = source.parameters[i % k]
+        ts = beijing_iso(t0 + i // k)
+        value = round(typical * (1.0 + 0.01 * ((serial + i) % 7 - 3)), 4)
+        readings.append(f'{{"parameter":"{code}","value":{value},"unit":"{unit}","flag":"N","ts":"{ts}"}}')
+    return (
+        f'{{"schema":"minewatch/telemetry-{source.kind}/v1","message_id":"bench-{serial:012d}","mine_id":"{source.mine_id}",'
+        f'"station_id":"{source.station_id}","ts":"{beijing_iso(t0)}","readings":[{",".join(readings)}]}}'
+    ).encode()
+
+
+def publish_load(
+    endpoint: MqttEndpoint,
+    load: list[Source],
+    readings_per_message: int,
+    rate: float,
+    duration_s: float,
+    start_at: float,
+    result: Any,
+    client_id: str = "bench-load",
+) -> None:
+    """Publish for ``duration_s`` (run in its own process); puts (messages, readings, acked) in ``result``."""
+    from simulators.publisher import Publisher
+
+    per_message = readings_per_message
+    interval = per_message / rate if rate > 0 else 0.0
+    clocks = {i: start_at for i in range(len(load))}  # per source: the next event time
+    with Publisher(endpoint, client_id=client_id) as publisher:
+        began = time.monotonic()
+        serial = 0
+        while True:
+            now = time.monotonic()
+            if now - began >= duration_s:
+                break
+            if interval:
+                ahead = began + serial * interval - now
+                if ahead > 0:
+                    time.sleep(ahead)
+            index = serial % len(load)
+            source = load[index]
+            steps = -(-per_message // len(source.parameters))
+            payload = message(source, clocks[index], per_message, serial)
+            clocks[index] += steps
+            publisher.publish(source.topic, payload, per_message)
+            serial += 1
+        publisher.wait_acked(120)
+        result.put((publisher.published_messages, publisher.published_readings, publisher.sent_messages))
+
+
+# --- probes ----------------------------------------------------------------------------------
+
+
+class LatencyProbes:
+    """Rows: one reading every 0.2 s, its visibility polled every 10 ms. Alerts: one pH
+    exceedance per second on a mine of its own, its arrival noted by the webhook receiver."""
+
+    def __init__(
+        self, db_url: str, endpoint: MqttEndpoint, row_probe: tuple[str, str], alert_probes: list[tuple[str, str]]
+    ) -> None:
+        self.db_url = db_url
+        self.endpoint = endpoint
+        self.row_mine, self.row_station = row_probe
+        self.alert_probes = alert_probes
+        self.sent_rows: dict[float, float] = {}  # event ts -> publish time
+        self.row_latency: list[float] = []
+        self.alert_sent: dict[str, float] = {}  # mine -> publish time
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=f, daemon=True) for f in (self._publish, self._poll)]
+
+    def __enter__(self) -> LatencyProbes:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _publish(self) -> None:
+        from simulators.publisher import Publisher
+
+        with Publisher(self.endpoint, client_id="bench-probe") as publisher:
+            tick = 0
+            while not self._stop.wait(0.2):
+                now = time.time()
+                ts = round(now, 3)
+                self.sent_rows[ts] = now
+                payload = {
+                    "schema": "minewatch/telemetry-wastewater/v1", "message_id": f"probe-{tick}",
+                    "mine_id": self.row_mine, "station_id": self.row_station, "ts": beijing_iso(ts),
+                    "readings": [{"parameter": "w01018", "value": 20.0, "unit": "mg/L", "flag": "N"}],
+                }  # fmt: skip
+                publisher.publish(
+                    telemetry_topic(self.row_mine, "wastewater", self.row_station), json.dumps(payload).encode(), 1
+                )
+                if tick % 5 == 0 and tick // 5 < len(self.alert_probes):
+                    mine, station = self.alert_probes[tick // 5]
+                    alert = {
+                        "schema": "minewatch/telemetry-wastewater/v1", "message_id": f"probe-alert-{tick}",
+                        "mine_id": mine, "station_id": station, "ts": beijing_iso(now),
+                        "readings": [{"parameter": "w01001", "value": 9.9, "unit": "dimensionless", "flag": "N"}],
+                    }  # fmt: skip
+                    self.alert_sent[mine] = time.time()
+                    publisher.publish(telemetry_topic(mine, "wastewater", station), json.dumps(alert).encode(), 1)
+                tick += 1
+
+    def _poll(self) -> None:
+        last = 0.0
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            while not self._stop.wait(0.01):
+                rows = conn.execute(
+                    "SELECT round(extract(epoch FROM ts)::numeric, 3)::float8 FROM readings"
+                    " WHERE mine_id = %s AND station_id = %s AND parameter = 'w01018' AND ts > to_timestamp(%s)",
+                    (self.row_mine, self.row_station, last),
+                ).fetchall()
+                seen = time.time()
+                for (ts,) in rows:
+                    sent = self.sent_rows.get(ts)
+                    if sent is not None:
+                        self.row_latency.append(seen - sent)
+                    last = max(last, ts)
+
+    def alert_latencies(self, receiver: WebhookReceiver) -> list[float]:
+        out = []
+        for mine, sent in self.alert_sent.items():
+            arrivals = [at for at, doc in receiver.arrivals() if doc.get("group", {}).get("mine_id") == mine]
+            if arrivals:
+                out.append(min(arrivals) - sent)
+        return out
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if len(values) < 2:
+        return {"p50": None, "p95": None, "p99": None, "n": len(values)}  # type: ignore[dict-item]
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": round(q[49], 3), "p95": round(q[94], 3), "p99": round(q[98], 3), "n": len(values)}  # type: ignore[dict-item]
+
+
+# --- process accounting -----------------------------------------------------------------------
+
+
+class ProcessMeter:
+    """CPU seconds and peak RSS of named processes (with their children), sampled every 0.5 s."""
+
+    def __init__(self) -> None:
+        self.processes: dict[str, psutil.Process] = {}
+        self.cpu_start: dict[str, float] = {}
+        self.cpu_last: dict[str, float] = {}
+        self.peak_rss: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def add(self, name: str, pid: int) -> None:
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            self.processes[name] = process
+            self.cpu_start[name] = self._cpu(process)
+
+    @staticmethod
+    def _cpu(process: psutil.Process) -> float:
+        total = 0.0
+        for p in (process, *process.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def _sample(self) -> None:
+        for name, process in self.processes.items():
+            with contextlib.suppress(psutil.Error):
+                rss = sum(p.memory_info().rss for p in (process, *process.children(recursive=True)))
+                self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
+                self.cpu_last[name] = self._cpu(process)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, dict[str, float]]:
+        self._sample()
+        self._stop.set()
+        self._thread.join(5)
+        return {
+            name: {
+                "cpu_s": round(self.cpu_last.get(name, self.cpu_start[name]) - self.cpu_start[name], 1),
+                "peak_rss_mb": round(self.peak_rss.get(name, 0) / 2**20, 1),
+            }
+            for name in self.processes
+        }
+
+
+def _stored_total(port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("minewatch_readings_stored_total "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return float("nan")
+
+
+# --- baselines -------------------------------------------------------------------------------
+
+
+def copy_rate(db_url: str, limit: int = 1_000_000) -> dict[str, float]:
+    """COPY the run's own rows (up to ``limit``) into an empty copy of ``readings`` (same indexes)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy")
+        conn.execute("CREATE TABLE bench_copy (LIKE readings INCLUDING ALL)")
+        buffer = bytearray()
+        with conn.cursor().copy(f"COPY (SELECT * FROM readings LIMIT {int(limit)}) TO STDOUT") as copy:
+            for chunk in copy:
+                buffer += chunk
+        rows = buffer.count(b"\n")
+        started = time.perf_counter()
+        with conn.cursor().copy("COPY bench_copy FROM STDIN") as copy:
+            copy.write(bytes(buffer))
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_copy")
+    return {"rows": rows, "seconds": round(elapsed, 2), "rows_per_s": round(rows / elapsed, 1)}
+
+
+def naive_ingestor(endpoint: MqttEndpoint, db_url: str, stop: Any, counter: Any) -> None:
+    """What a user writes by hand: paho's callback inserts each message's readings with executemany."""
+    import paho.mqtt.client as mqtt
+
+    conn = psycopg.connect(db_url, autocommit=True)
+    sql = (
+        "INSERT INTO bench_naive (ts, mine_id, station_id, parameter, value, unit, flag)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    )
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        doc = json.loads(msg.payload)
+        rows = [(r.get("ts", doc["ts"]), doc["mine_id"], doc["station_id"], r["parameter"], r["value"], r["unit"],
+                 r["flag"]) for r in doc["readings"]]  # fmt: skip
+        conn.cursor().executemany(sql, rows)
+        with counter.get_lock():
+            counter.value += len(rows)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-naive", clean_session=True)
+    client.username_pw_set(endpoint.username, endpoint.password)
+    client.on_message = on_message
+    client.on_connect = lambda c, *a: c.subscribe("minewatch/v1/mines/+/telemetry/#", qos=1)
+    client.connect(endpoint.host, endpoint.port)
+    client.loop_start()
+    stop.wait()
+    client.loop_stop()
+    conn.close()
+
+
+def naive_rate(services: Any, load: list[Source], options: BenchOptions) -> dict[str, float]:
+    from minewatch.brokerconfig import BRIDGE_USER
+
+    with psycopg.connect(services.db_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_naive")
+        conn.execute(
+            "CREATE TABLE bench_naive (ts timestamptz, mine_id text, station_id text, parameter text,"
+            " value double precision, unit text, flag text)"
+        )
+    ctx = multiprocessing.get_context("spawn")
+    stop, counter, result = ctx.Event(), ctx.Value("q", 0), ctx.Queue()
+    ingestor = ctx.Process(
+        target=naive_ingestor, args=(services.mqtt_endpoint(BRIDGE_USER), services.db_url, stop, counter)
+    )
+    ingestor.start()
+    time.sleep(2.0)
+    publisher = ctx.Process(
+        target=publish_load,
+        args=(services.mqtt_endpoint(SIMULATOR_USER), load, options.readings_per_message, 0.0, options.naive_s,
+              time.time() - 30 * 86400, result, "bench-naive-load"),
+    )  # fmt: skip
+    publisher.start()
+    time.sleep(3.0)  # past its start
+    first, t_first = counter.value, time.monotonic()
+    time.sleep(max(options.naive_s - 4.0, 3.0))
+    last, t_last = counter.value, time.monotonic()
+    publisher.join(180)
+    stop.set()
+    ingestor.join(30)
+    if ingestor.is_alive():
+        ingestor.kill()
+    with psycopg.connect(services.db_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_naive")
+    return {"rows_per_s": round((last - first) / (t_last - t_first), 1)}
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _stack(options: BenchOptions, registry: Registry, receiver: WebhookReceiver, secret: str) -> Iterator[Any]:
+    run_dir = options.run_dir or Path(".minewatch") / time.strftime("bench-%Y%m%d-%H%M%S")
+    with infrastructure(
+        run_dir,
+        registry,
+        partitions=options.partitions,
+        db_url=options.db_url,
+        webhook_urls=(receiver.url,),
+        grouping=BENCH_GROUPING,
+        webhook_secret=secret,
+    ) as (services, mqtt, kafka):
+        yield services, mqtt, kafka
+
+
+def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
+    registry = generate_fleet(options.mines, seed=3)
+    probes_needed = int(options.duration_s) + 2
+    alert_targets: list[tuple[str, str]] = []
+    skip: set[str] = set()
+    for _ in range(min(probes_needed, max(options.mines // 10, 2))):
+        try:
+            target = exceedance_target(registry, 0.0, 0.0, "w01001", "instantaneous", 1.1, frozenset(skip))
+        except ValueError:
+            break
+        skip.add(target.mine_id)
+        alert_targets.append((target.mine_id, target.station_id))
+    row_probe_mine = next(m for m in sorted(registry, key=lambda m: m.id) if m.id not in skip and "WW01" in m.stations)
+    skip.add(row_probe_mine.id)
+    load = sources(registry, skip)
+    secret = os.urandom(16).hex()
+    with (
+        WebhookReceiver(secret=secret) as receiver,
+        _stack(options, registry, receiver, secret) as (services, mqtt, kafka),
+    ):
+        out.write(
+            f"bench: {len(load)} stations of {options.mines - len(skip)} mines, {options.readings_per_message} readings"
+            f" per message, rate {options.rate or 'max'} readings/s, {options.duration_s:.0f} s\n"
+        )
+        meter = ProcessMeter()
+        with MinewatchProcesses(services) as processes:
+            for name in MinewatchProcesses.NAMES:
+                meter.add(name, getattr(processes, name).proc.pid)  # type: ignore[union-attr]
+            meter.add("mosquitto", mqtt.process.proc.pid)  # type: ignore[union-attr]
+            meter.add("kafka", kafka.process.proc.pid)  # type: ignore[union-attr]
+            ctx = multiprocessing.get_context("spawn")
+            result = ctx.Queue()
+            start_at = float(int(time.time()) - 2 * 86400)  # event time: two days ago onwards, one range per source
+            publisher = ctx.Process(
+                target=publish_load,
+                args=(services.mqtt_endpoint(SIMULATOR_USER), load, options.readings_per_message, options.rate,
+                      options.duration_s, start_at, result),
+            )  # fmt: skip
+            probes = LatencyProbes(
+                services.db_url, services.mqtt_endpoint(SIMULATOR_USER), (row_probe_mine.id, "WW01"), alert_targets
+            )
+            metrics_port = processes.metrics_ports["worker"]
+            samples: list[tuple[float, float]] = []
+            publisher.start()
+            meter.add("publisher", publisher.pid)  # type: ignore[arg-type]
+            meter.start()
+            began = time.monotonic()
+            with probes:
+                while publisher.is_alive():
+                    time.sleep(1.0)
+                    samples.append((time.monotonic() - began, _stored_total(metrics_port)))
+                    out.write(f"\r[{samples[-1][0]:5.0f} s] stored {samples[-1][1]:,.0f}")
+                    out.flush()
+                published_messages, published, _sent = result.get(timeout=60)
+                deadline = time.monotonic() + 120
+                with psycopg.connect(services.db_url, autocommit=True) as conn:
+
+                    def stored_load() -> int:
+                        row = conn.execute("SELECT count(*) FROM readings WHERE mine_id = ANY(%s)",
+                                           (sorted({s.mine_id for s in load}),)).fetchone()  # fmt: skip
+                        return int(row[0]) if row else 0
+
+                    while (stored := stored_load()) < published and time.monotonic() < deadline:
+                        time.sleep(1.0)
+                drained = time.monotonic() - began
+                time.sleep(2.0)  # the last alert probes
+            usage = meter.stop()
+            out.write("\n")
+        window = [(t, n) for t, n in samples if options.warmup_s <= t <= options.duration_s]
+        sustained = (
+            (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) >= 2 else float("nan")
+        )
+        rows = percentiles(probes.row_latency)
+        alerts = percentiles(probes.alert_latencies(receiver))
+        copy = copy_rate(services.db_url)
+        naive = naive_rate(services, load, options)
+    total_rss = sum(v["peak_rss_mb"] for k, v in usage.items() if k in MinewatchProcesses.NAMES)
+    summary = {
+        "mines": options.mines,
+        "readings_per_message": options.readings_per_message,
+        "rate_target": options.rate or None,
+        "duration_s": options.duration_s,
+        "published_readings": published,
+        "published_messages": published_messages,
+        "stored_readings": stored,
+        "lost": published - stored,
+        "sustained_stored_per_s": round(sustained, 1),
+        "published_per_s": round(published / options.duration_s, 1),
+        "drained_after_s": round(drained, 1),
+        "latency_publish_to_row_s": rows,
+        "latency_publish_to_alert_s": alerts,
+        "processes": usage,
+        "minewatch_peak_rss_mb": round(total_rss, 1),
+        "copy_baseline": copy,
+        "naive_baseline": naive,
+        "ratio_to_copy": round(sustained / copy["rows_per_s"], 3),
+        "ratio_to_naive": round(sustained / naive["rows_per_s"], 2) if naive["rows_per_s"] else None,
+    }
+    out.write(_report(summary))
+    out.write(json.dumps(summary) + "\n")
+    return summary
+
+
+def _report(s: dict[str, Any]) -> str:
+    def latency(name: str) -> str:
+        q = s[name]
+        return f"p50 {q['p50']} s  p95 {q['p95']} s  p99 {q['p99']} s  (n={q['n']})"
+
+    copy, naive = s["copy_baseline"]["rows_per_s"], s["naive_baseline"]["rows_per_s"]
+    lines = [
+        f"sustained stored: {s['sustained_stored_per_s']:,.0f} readings/s (published {s['published_per_s']:,.0f}/s);"
+        f" published {s['published_readings']:,}, stored {s['stored_readings']:,}, lost {s['lost']:,}",
+        f"publish → row visible:      {latency('latency_publish_to_row_s')}",
+        f"publish → alert on webhook: {latency('latency_publish_to_alert_s')}",
+        "process          CPU s   peak RSS MB",
+        *(f"  {name:14s} {v['cpu_s']:6.1f}   {v['peak_rss_mb']:8.1f}" for name, v in s["processes"].items()),
+        f"minewatch processes together: {s['minewatch_peak_rss_mb']:.0f} MB peak RSS",
+        f"raw COPY of the same rows: {copy:,.0f} rows/s; minewatch at {s['ratio_to_copy']:.1%} of it",
+        f"naive paho → executemany ingestor: {naive:,.0f} readings/s; minewatch {s['ratio_to_naive']}×",
+    ]
+    return "\n".join(lines) + "\n"
