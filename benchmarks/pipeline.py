@@ -45,6 +45,7 @@ from minewatch.stack import MinewatchProcesses, infrastructure
 from minewatch.topics import telemetry_topic
 from simulators.fleet import generate_fleet
 from simulators.telemetry import BASELINES, beijing_iso, exceedance_target
+from storage.migrate import scratch_database
 
 BENCH_GROUPING = {"group_wait": "0s", "group_interval": "1s", "repeat_interval": "4h"}
 
@@ -394,16 +395,19 @@ def naive_rate(services: Any, load: list[Source], options: BenchOptions) -> dict
 @contextlib.contextmanager
 def _stack(options: BenchOptions, registry: Registry, receiver: WebhookReceiver, secret: str) -> Iterator[Any]:
     run_dir = options.run_dir or Path(".minewatch") / time.strftime("bench-%Y%m%d-%H%M%S")
-    with infrastructure(
-        run_dir,
-        registry,
-        partitions=options.partitions,
-        db_url=options.db_url,
-        webhook_urls=(receiver.url,),
-        grouping=BENCH_GROUPING,
-        webhook_secret=secret,
-    ) as (services, mqtt, kafka):
-        yield services, mqtt, kafka
+    with contextlib.ExitStack() as cleanup:
+        db_url = cleanup.enter_context(scratch_database(options.db_url, "minewatch_bench")) if options.db_url else None
+        yield cleanup.enter_context(
+            infrastructure(
+                run_dir,
+                registry,
+                partitions=options.partitions,
+                db_url=db_url,
+                webhook_urls=(receiver.url,),
+                grouping=BENCH_GROUPING,
+                webhook_secret=secret,
+            )
+        )
 
 
 def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:

@@ -380,15 +380,11 @@ def run(
     """Every drill in ``faults`` on one fresh stack; prints a line per drill and a JSON summary."""
     registry = generate_fleet(max(mines, 2 * len(faults) + 4), seed=7)
     results = []
-    if db_url:  # a database of its own on that server, dropped afterwards
-        from urllib.parse import urlsplit, urlunsplit
-
-        from storage.migrate import drop_database
-
-        db_url = urlunsplit(urlsplit(db_url)._replace(path=f"/minewatch_faults_{int(time.time())}"))
     with contextlib.ExitStack() as cleanup:
-        if db_url:
-            cleanup.callback(drop_database, db_url)
+        if db_url:  # a database of its own on that server, dropped afterwards
+            from storage.migrate import scratch_database
+
+            db_url = cleanup.enter_context(scratch_database(db_url, "minewatch_faults"))
         drill = cleanup.enter_context(drill_stack(run_dir, registry, db_url, outage_s))
         for fault in faults:
             out.write(f"drill {fault}: {messages} messages at {rate:.0f}/s ...\n")

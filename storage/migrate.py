@@ -7,8 +7,12 @@ plain files alone leave a schema that answers the same queries on plain PostgreS
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -58,6 +62,19 @@ def drop_database(url: str) -> None:
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on ``server_url``'s server for one run (drills, benchmarks), dropped
+    afterwards: a run never writes into a database someone else uses."""
+    parts = urlsplit(server_url)
+    url = urlunsplit(parts._replace(path=f"/{prefix}_{int(time.time())}_{os.getpid()}"))
+    ensure_database(url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
 
 
 def timescale_available(conn: psycopg.Connection) -> bool:
