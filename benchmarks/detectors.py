@@ -41,7 +41,7 @@ def run(mines: int = 50, minutes: int = 120, repeat: int = 3, seed: int = 1) -> 
     readings = []
     for minute in range(minutes):
         for message in simulator.messages(start + 60.0 * minute):
-            readings += readings_of_batch({"mine_id": message.mine_id, "messages": [message.payload]})
+            readings += readings_of_batch({"messages": [message.payload]})
     n = len(readings)
 
     aggregate_s, minutes_by_key = _timed(lambda: aggregate_minutes(readings, rules), repeat)

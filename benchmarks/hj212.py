@@ -48,7 +48,7 @@ def decode_rate(frames: list[bytes], registry_devices: dict, repeat: int = 3) ->
             item.crc_check  # noqa: B018 - the gateway looks at it for every frame
             packet = parse(item.segment)
             mapped = to_telemetry(packet, registry_devices[packet.mn].binding)
-            telemetry_batch("M", 0.0, [orjson.dumps(mapped.message)])
+            telemetry_batch(0.0, [orjson.dumps(mapped.message)])
         best = min(best, time.perf_counter() - start)
     return len(frames) / best
 

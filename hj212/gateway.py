@@ -306,7 +306,7 @@ class Gateway:
         if mapped.unknown_flags:
             UNKNOWN_FLAGS.inc(len(mapped.unknown_flags))
         origin = "hj212" if legacy is None else f"hj212 legacy-crc:{legacy}"
-        record = telemetry_batch(device.mine_id, now, [orjson.dumps({**mapped.message, "origin": origin})])
+        record = telemetry_batch(now, [orjson.dumps({**mapped.message, "origin": origin})])
         await self.sink.send(KafkaTopics.TELEMETRY, device.mine_id.encode(), record)
         READINGS.inc(len(mapped.message["readings"]))
         return True

@@ -7,8 +7,8 @@ Thin shell around :class:`ingest.validation.Gatekeeper`:
   bridge restart;
 * acknowledges manually: the PUBACK for a message is sent from the Kafka delivery report of
   the record that carries it (or of its dead-letter record), never before — at-least-once;
-* groups the accepted telemetry of one mine that arrives within ``linger_s`` into one Kafka
-  record keyed by the mine id (see :mod:`minewatch.records`);
+* groups the accepted telemetry that arrives within ``linger_s`` for one Kafka partition into
+  one record on that partition (a mine's partition is :func:`minewatch.records.partition_of`);
 * sends every rejected message to the dead-letter topic with its reason, counts it, and goes on.
 
 Acknowledgements are tied to the MQTT connection they belong to: after a reconnect, the broker
@@ -25,11 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter, Gauge
 
 from ingest.validation import Accepted, Gatekeeper, Rejected
-from minewatch.records import dead_letter, telemetry_batch
+from minewatch.records import dead_letter, partition_of, telemetry_batch
 from minewatch.registry import Registry
 from minewatch.settings import Settings
 from minewatch.topics import KafkaTopics, bridge_subscriptions, parse_topic
@@ -83,8 +83,9 @@ class Bridge:
         self.clock = clock
         self.stats = BridgeStats()
         self._lock = threading.RLock()  # delivery reports can fire inside produce() while it is held
-        self._pending: dict[tuple[str, str], _Pending] = {}
-        self._retry: list[tuple[str, bytes, bytes, list[int], int]] = []
+        self._pending: dict[tuple[str, int], _Pending] = {}  # (channel, partition)
+        self._retry: list[tuple[str, bytes | None, bytes, list[int], int, int]] = []
+        self._partition_counts: dict[str, int] = {}
         self._generation = 0  # MQTT connection generation: acks of older connections are void
         self.connected = threading.Event()
         self.producer = Producer(
@@ -156,28 +157,45 @@ class Bridge:
             if channel == "reports":  # one record each, as published: its hash must be of these bytes
                 self._produce(KafkaTopics.REPORTS, verdict.address.mine_id.encode(), msg.payload, [ack], generation)
                 return
-            pending = self._pending.setdefault((channel, verdict.address.mine_id), _Pending(first_at=now))
+            key = (channel, partition_of(verdict.address.mine_id, self._partitions(_KAFKA_TOPIC[channel])))
+            pending = self._pending.setdefault(key, _Pending(first_at=now))
             pending.payloads.append(msg.payload)
             pending.acks.append(ack)
             pending.readings += verdict.reading_count
             if len(pending.payloads) >= self.max_batch_messages:
-                self._flush_one((channel, verdict.address.mine_id), generation)
+                self._flush_one(key, generation)
 
     # --- Kafka side ---
 
-    def _produce(self, topic: str, key: bytes, value: bytes, acks: list[int], generation: int, tries: int = 0) -> None:
+    def _partitions(self, topic: str) -> int:
+        """The topic's partition count, asked of Kafka once."""
+        count = self._partition_counts.get(topic)
+        if count is None:
+            while True:
+                try:
+                    count = len(self.producer.list_topics(topic, timeout=10).topics[topic].partitions)
+                    break
+                except KafkaException as exc:
+                    log.warning("cannot read the partitions of %s yet (%s); retrying", topic, exc)
+                    time.sleep(1.0)
+            self._partition_counts[topic] = count
+        return count
+
+    def _produce(
+        self, topic: str, key: bytes | None, value: bytes, acks: list[int], generation: int, partition: int = -1
+    ) -> None:
         def delivered(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
                 KAFKA_RETRIES.inc()
                 log.warning("Kafka delivery to %s failed (%s); will retry", topic, err)
                 with self._lock:
-                    self._retry.append((topic, key, value, acks, generation))
+                    self._retry.append((topic, key, value, acks, generation, partition))
                 return
             self._acknowledge(acks, generation)
 
         while True:
             try:
-                self.producer.produce(topic, value, key=key, on_delivery=delivered)
+                self.producer.produce(topic, value, key=key, partition=partition, on_delivery=delivered)
                 return
             except BufferError:  # librdkafka's queue is full: serve delivery reports, then retry
                 self.producer.poll(0.05)
@@ -192,11 +210,11 @@ class Bridge:
                     UNACKNOWLEDGED.dec()
             self.stats.acked += len(acks)
 
-    def _flush_one(self, key: tuple[str, str], generation: int) -> None:
+    def _flush_one(self, key: tuple[str, int], generation: int) -> None:
         pending = self._pending.pop(key)
-        channel, mine_id = key
-        record = telemetry_batch(mine_id, pending.first_at, pending.payloads)
-        self._produce(_KAFKA_TOPIC[channel], mine_id.encode(), record, pending.acks, generation)
+        channel, partition = key
+        record = telemetry_batch(pending.first_at, pending.payloads)
+        self._produce(_KAFKA_TOPIC[channel], None, record, pending.acks, generation, partition)
         self.stats.readings += pending.readings
         READINGS_ACCEPTED.inc(pending.readings)
 
@@ -208,8 +226,8 @@ class Bridge:
             for key in due:
                 self._flush_one(key, self._generation)
             retry, self._retry = self._retry, []
-        for topic, key, value, acks, generation in retry:
-            self._produce(topic, key, value, acks, generation)
+        for topic, key, value, acks, generation, partition in retry:
+            self._produce(topic, key, value, acks, generation, partition)
 
     # --- lifetime ---
 

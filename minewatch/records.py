@@ -1,18 +1,21 @@
 """What travels on the Kafka topics, and how it is encoded.
 
 Kafka carries **batches**, not single readings: Faust costs about 100 µs per event, so the
-bridge groups every message of one mine that arrived within a few milliseconds into one
-record keyed by the mine id (a mine's messages stay in order on one partition).
+bridge groups the messages that arrived within a few milliseconds for one partition into one
+record. A mine always maps to the same partition (:func:`partition_of`, the rule librdkafka
+applies to a keyed record), so its messages stay in order on one partition and its series'
+state lives in one worker, whether they came over MQTT or HJ 212.
 
-A telemetry batch is JSON built by concatenating the validated payloads as they arrived,
-so the bridge never re-encodes a message::
+A telemetry batch is JSON built by concatenating the validated payloads as they arrived (each
+names its mine), so the bridge never re-encodes a message::
 
-    {"mine_id": "GZ520201-0001", "received_at": 1795651260.123, "messages": [<payload>, ...]}
+    {"received_at": 1795651260.123, "messages": [<payload>, ...]}
 
->>> raw = telemetry_batch("GZ520201-0001", 1795651260.5, [b'{"message_id": "a"}', b'{"message_id": "b"}'])
->>> batch = decode_batch(raw)
->>> batch["mine_id"], [m["message_id"] for m in batch["messages"]]
-('GZ520201-0001', ['a', 'b'])
+>>> raw = telemetry_batch(1795651260.5, [b'{"mine_id": "M1", "id": "a"}', b'{"mine_id": "M2", "id": "b"}'])
+>>> [(m["mine_id"], m["id"]) for m in decode_batch(raw)["messages"]]
+[('M1', 'a'), ('M2', 'b')]
+>>> partition_of("GZ520201-0001", 8), partition_of("GZ520201-0002", 8)
+(2, 0)
 >>> letter = decode_dead_letter(dead_letter("mqtt", "minewatch/v1/x", b"\\xff\\xfe", "not_json",
 ...     "payload is not valid JSON", "GZ520201-0001", 1795651260.5))
 >>> letter["payload"], letter["payload_encoding"]
@@ -22,13 +25,13 @@ so the bridge never re-encodes a message::
 from __future__ import annotations
 
 import base64
+import zlib
 from typing import Any, TypedDict
 
 import orjson
 
 
 class TelemetryBatch(TypedDict):
-    mine_id: str
     received_at: float
     messages: list[dict[str, Any]]
 
@@ -44,14 +47,15 @@ class DeadLetter(TypedDict):
     payload_encoding: str
 
 
-def telemetry_batch(mine_id: str, received_at: float, payloads: list[bytes]) -> bytes:
-    """One Kafka record for several validated payloads of one mine (no re-encoding)."""
-    head = orjson.dumps(mine_id)
-    return b'{"mine_id":%s,"received_at":%r,"messages":[%s]}' % (
-        head,
-        received_at,
-        b",".join(payloads),
-    )
+def telemetry_batch(received_at: float, payloads: list[bytes]) -> bytes:
+    """One Kafka record for several validated payloads (no re-encoding)."""
+    return b'{"received_at":%r,"messages":[%s]}' % (received_at, b",".join(payloads))
+
+
+def partition_of(mine_id: str, partitions: int) -> int:
+    """The partition of a mine's records: CRC-32 of the mine id, as librdkafka's default
+    (``consistent_random``) partitioner places a record keyed by it."""
+    return zlib.crc32(mine_id.encode()) % partitions
 
 
 def decode_batch(raw: bytes) -> TelemetryBatch:

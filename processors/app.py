@@ -7,11 +7,12 @@ Topics, agents and timers are declared here, plainly; the work is done by pure c
 :mod:`alerts.store`).
 
 * ``store_readings`` writes readings, their minute aggregates, the windows now pending
-  judgement and each station's watermark, in one transaction per batch;
+  judgement and each station's watermark, in one transaction per batch, then runs the
+  data-quality checks on the same readings;
 * the ``judge_windows`` timer judges the windows that are due and keeps verdicts, exceedance
   episodes and their alerts in step (all its state is in the database);
-* ``check_quality`` runs the data-quality checks on the stream; the ``watch_offline`` timer
-  finds stations that went silent (a silent station sends nothing to react to);
+* the ``watch_offline`` timer finds stations that went silent (a silent station sends nothing
+  to react to);
 * the other agents store device status, self-reports and dead letters.
 
 Delivery guarantees. Every agent takes events with ``noack_take`` and acknowledges them only
@@ -213,7 +214,9 @@ def runtime() -> Runtime:
 async def _reject_record(record: SourceRecord, error: Exception) -> None:
     """Send a record the database refused to the dead-letter topic, with the database's reason."""
     STORAGE_REJECTED.inc()
-    mine = record.batch.get("mine_id") if isinstance(record.batch, dict) else None
+    messages = record.batch.get("messages") if isinstance(record.batch, dict) else None
+    mines = {m.get("mine_id") for m in messages or () if isinstance(m, dict)}
+    mine = mines.pop() if len(mines) == 1 else None
     letter = dead_letter(
         "storage",
         f"{record.topic}/{record.partition}@{record.offset}",
@@ -228,13 +231,22 @@ async def _reject_record(record: SourceRecord, error: Exception) -> None:
 
 @app.agent(telemetry_topic)
 async def store_readings(stream: faust.StreamT) -> None:
-    """Telemetry batches -> ``readings``, idempotently (see :mod:`storage.readings`)."""
+    """Telemetry batches -> ``readings``, idempotently (see :mod:`storage.readings`), and the
+    data-quality checks (constant, impossible, out of range, jumps) on the same readings: one
+    agent decodes each batch once."""
     rt = runtime()
     async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
-        records = [
-            SourceRecord(e.message.topic, e.message.partition, e.message.offset, decode_batch(e.value)) for e in events
-        ]
+        records = []
+        for e in events:
+            batch = decode_batch(e.value)
+            records.append(
+                SourceRecord(e.message.topic, e.message.partition, e.message.offset, batch, readings_of_batch(batch))
+            )
         await _write_isolating_bad_records(rt, records)
+        now = datetime.now(UTC).timestamp()
+        findings = [f for record in records for f in rt.quality.observe(record.readings or [], arrived_at=now)]
+        if findings:
+            await rt.durably("quality", _record_findings, rt, findings)
         for event in events:
             await stream.ack(event)
 
@@ -284,21 +296,6 @@ async def _reject_conflicts(records: list[SourceRecord], result: WriteResult) ->
             "conflicting_duplicate", conflict_reason(found), mine, now,
         )  # fmt: skip
         await (await dead_letter_topic.send(key=mine.encode(), value=letter))
-
-
-@app.agent(telemetry_topic)
-async def check_quality(stream: faust.StreamT) -> None:
-    """Telemetry batches -> data-quality findings (constant, impossible, out of range, jumps)."""
-    rt = runtime()
-    async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
-        now = datetime.now(UTC).timestamp()
-        findings = []
-        for event in events:
-            findings += rt.quality.observe(readings_of_batch(decode_batch(event.value)), arrived_at=now)
-        if findings:
-            await rt.durably("quality", _record_findings, rt, findings)
-        for event in events:
-            await stream.ack(event)
 
 
 async def _record_findings(conn: psycopg.AsyncConnection, rt: Runtime, findings: list[QualityFinding]) -> None:

@@ -171,10 +171,10 @@ def is_sample(reading: Mapping[str, Any]) -> bool:
 
 def readings_of_batch(batch: Mapping[str, Any]) -> list[Reading]:
     """The readings of a telemetry batch (see minewatch.records), with epoch times."""
-    mine = batch["mine_id"]
     out: list[Reading] = []
     stamps: dict[str, float] = {}
     for message in batch["messages"]:
+        mine = message["mine_id"]
         station = message["station_id"]
         for r in message["readings"]:
             if not is_sample(r):

@@ -19,8 +19,8 @@ Aggregates built only from stored rows can never count a replay or a re-sent rea
 
 :func:`copy_rows` is pure and builds the COPY text:
 
->>> record = SourceRecord("t", 0, 7, {"mine_id": "GZ520201-0001", "received_at": 1795651260.0,
-...     "messages": [{"station_id": "WW01", "ts": "2026-11-26T08:00:00+08:00", "readings": [
+>>> record = SourceRecord("t", 0, 7, {"received_at": 1795651260.0,
+...     "messages": [{"mine_id": "GZ520201-0001", "station_id": "WW01", "ts": "2026-11-26T08:00:00+08:00", "readings": [
 ...         {"parameter": "w01018", "value": 42.5, "unit": "mg/L", "flag": "N"},
 ...         {"parameter": "w01012", "value": None, "unit": "mg/L", "flag": "D"}]}]})
 >>> print(copy_rows([record]).decode().replace("\\t", " | "), end="")
@@ -64,12 +64,14 @@ COLUMNS = "ts, mine_id, station_id, parameter, value, unit, flag, received_at, o
 
 @dataclass(frozen=True, slots=True)
 class SourceRecord:
-    """A decoded telemetry batch and where it came from in Kafka."""
+    """A decoded telemetry batch and where it came from in Kafka (with its samples, when the
+    caller has already extracted them)."""
 
     topic: str
     partition: int
     offset: int
     batch: dict[str, Any]
+    readings: list[Reading] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +107,9 @@ def copy_rows(records: list[SourceRecord]) -> bytes:
     add = lines.append
     for record in records:
         batch = record.batch
-        mine = batch["mine_id"]
         received = datetime.fromtimestamp(batch["received_at"], UTC).isoformat()
         for message in batch["messages"]:
+            mine = message["mine_id"]
             station = message["station_id"]
             message_ts = message["ts"]
             prefix = f"\t{mine}\t{station}\t"
@@ -138,7 +140,7 @@ def interval_rows(records: list[SourceRecord]) -> list[tuple[Any, ...]]:
                     (
                         r.get("ts") or message["ts"],
                         r["interval_s"],
-                        batch["mine_id"],
+                        message["mine_id"],
                         message["station_id"],
                         r["parameter"],
                         r["value"],
@@ -166,8 +168,8 @@ def conflicting_messages(
     wanted = {(c.mine_id, c.station_id, c.parameter, round(c.t, 3), c.sent[0]): c for c in conflicts}
     out = []
     for record in records:
-        mine = record.batch["mine_id"]
         for message in record.batch["messages"]:
+            mine = message["mine_id"]
             mine_conflicts = []
             message_t = datetime.fromisoformat(message["ts"]).timestamp()
             for reading in message["readings"]:
@@ -246,7 +248,11 @@ class ReadingWriter:
                         intervals,
                     )
             if self.rules is not None and fresh:
-                batch_readings = [r for record in fresh for r in readings_of_batch(record.batch)]
+                batch_readings = [
+                    r
+                    for record in fresh
+                    for r in (record.readings if record.readings is not None else readings_of_batch(record.batch))
+                ]
                 await self._bookkeep(batch_readings if stored is None else stored, batch_readings)
             await self._advance(records)
         return WriteResult(rows, len(records) - len(fresh), duplicates, tuple(conflicts))

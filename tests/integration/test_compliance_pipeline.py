@@ -61,11 +61,7 @@ def test_two_hours_of_minute_data_give_the_pipeline_the_audits_exceedances(servi
             event_step_s=60.0,
         )
         assert publisher.wait_acked(60)
-    readings = [
-        r
-        for p in publisher.payloads
-        for r in readings_of_batch({"mine_id": json.loads(p)["mine_id"], "messages": [json.loads(p)]})
-    ]
+    readings = [r for p in publisher.payloads for r in readings_of_batch({"messages": [json.loads(p)]})]
     book = LimitBook.load()
     offline = audit(
         readings,

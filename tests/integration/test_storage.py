@@ -23,9 +23,8 @@ def record(
         partition,
         offset,
         {
-            "mine_id": "GZ520201-0001",
             "received_at": 1795665600.0,
-            "messages": [{"station_id": station, "ts": ts, "readings": readings}],
+            "messages": [{"mine_id": "GZ520201-0001", "station_id": station, "ts": ts, "readings": readings}],
         },
     )
 

@@ -49,7 +49,7 @@ def test_unit_conversions_are_exact_and_refuse_mixtures():
 
 def test_telemetry_batch_keeps_payload_bytes_verbatim():
     payloads = [b'{"x": "\\u4e2d", "v": 1.5}', b'{"x": 2}']
-    batch = decode_batch(telemetry_batch("M1", 1.25, payloads))
+    batch = decode_batch(telemetry_batch(1.25, payloads))
     assert batch["messages"] == [{"x": "中", "v": 1.5}, {"x": 2}]
     assert batch["received_at"] == 1.25
 
@@ -106,10 +106,10 @@ def test_copy_rows_escape_what_copy_text_format_needs():
         0,
         0,
         {
-            "mine_id": "M1",
             "received_at": 0.0,
             "messages": [
                 {
+                    "mine_id": "M1",
                     "station_id": "S1",
                     "ts": "2026-11-26T00:00:00Z",
                     "readings": [{"parameter": "x", "value": 1, "unit": "a\\b", "flag": "N"}],
