@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import statistics
@@ -79,6 +80,23 @@ class Source:
     def topic(self) -> str:
         return telemetry_topic(self.mine_id, self.kind, self.station_id)
 
+    def fragments(self) -> list[list[bytes]]:
+        """Per parameter, seven readings (values around the typical one) with a ``%s`` for the time."""
+        cached = _FRAGMENTS.get(self)
+        if cached is None:
+            cached = _FRAGMENTS[self] = [
+                [
+                    b'{"parameter":"%s","value":%r,"unit":"%s","flag":"N","ts":"%%s"}'
+                    % (code.encode(), round(typical * (1.0 + 0.01 * (v - 3)), 4), unit.encode().replace(b"%", b"%%"))
+                    for v in range(7)
+                ]
+                for code, unit, typical in self.parameters
+            ]
+        return cached
+
+
+_FRAGMENTS: dict[Source, list[list[bytes]]] = {}
+
 
 def sources(registry: Registry, exclude: set[str]) -> list[Source]:
     out = []
@@ -93,19 +111,36 @@ def sources(registry: Registry, exclude: set[str]) -> list[Source]:
     return out
 
 
+_STAMPS: dict[float, str] = {}
+
+
+def _stamp(t: float) -> str:
+    """Beijing-time ISO stamps, cached: every source walks the same seconds."""
+    text = _STAMPS.get(t)
+    if text is None:
+        if len(_STAMPS) > 100_000:
+            _STAMPS.clear()
+        text = _STAMPS[t] = beijing_iso(t)
+    return text
+
+
 def message(source: Source, t0: float, n: int, serial: int) -> bytes:
-    """``n`` readings of ``source`` from ``t0``: every sensor at 1 s steps (each reading its own ts)."""
-    readings = []
+    """``n`` readings of ``source`` from ``t0``: every sensor at 1 s steps (each reading its own ts).
+
+    >>> params = (("w01018", "mg/L", 42.0), ("w01001", "dimensionless", 7.4))
+    >>> src = Source("GZ520201-0001", "WW01", "wastewater", params)
+    >>> doc = __import__("json").loads(message(src, 1795651200.0, 3, 7))
+    >>> [(r["parameter"], r["ts"][11:19]) for r in doc["readings"]]
+    [('w01018', '08:00:00'), ('w01001', '08:00:00'), ('w01018', '08:00:01')]
+    """
     k = len(source.parameters)
-    for i in range(n):
-        code, unit, typical = source.parameters[i % k]
-        ts = beijing_iso(t0 + i // k)
-        value = round(typical * (1.0 + 0.01 * ((serial + i) % 7 - 3)), 4)
-        readings.append(f'{{"parameter":"{code}","value":{value},"unit":"{unit}","flag":"N","ts":"{ts}"}}')
-    return (
-        f'{{"schema":"minewatch/telemetry-{source.kind}/v1","message_id":"bench-{serial:012d}","mine_id":"{source.mine_id}",'
-        f'"station_id":"{source.station_id}","ts":"{beijing_iso(t0)}","readings":[{",".join(readings)}]}}'
-    ).encode()
+    fragments = source.fragments()
+    readings = b",".join(fragments[i % k][(serial + i) % 7] % _stamp(t0 + i // k).encode() for i in range(n))
+    return b'{"schema":"minewatch/telemetry-%s/v1","message_id":"bench-%012d","mine_id":"%s","station_id":"%s",' \
+        b'"ts":"%s","readings":[%s]}' % (
+            source.kind.encode(), serial, source.mine_id.encode(), source.station_id.encode(),
+            _stamp(t0).encode(), readings,
+        )  # fmt: skip
 
 
 def publish_load(
@@ -118,32 +153,48 @@ def publish_load(
     result: Any,
     client_id: str = "bench-load",
 ) -> None:
-    """Publish for ``duration_s`` (run in its own process); puts (messages, readings, acked) in ``result``."""
-    from simulators.publisher import Publisher
+    """Publish QoS 1 for ``duration_s`` (run in its own process); puts (messages acknowledged by
+    the broker, readings in them, messages sent) in ``result``.
 
-    per_message = readings_per_message
-    interval = per_message / rate if rate > 0 else 0.0
-    clocks = {i: start_at for i in range(len(load))}  # per source: the next event time
-    with Publisher(endpoint, client_id=client_id) as publisher:
-        began = time.monotonic()
-        serial = 0
-        while True:
-            now = time.monotonic()
-            if now - began >= duration_s:
-                break
-            if interval:
-                ahead = began + serial * interval - now
-                if ahead > 0:
-                    time.sleep(ahead)
-            index = serial % len(load)
-            source = load[index]
-            steps = -(-per_message // len(source.parameters))
-            payload = message(source, clocks[index], per_message, serial)
-            clocks[index] += steps
-            publisher.publish(source.topic, payload, per_message)
-            serial += 1
-        publisher.wait_acked(120)
-        result.put((publisher.published_messages, publisher.published_readings, publisher.sent_messages))
+    One thread drives paho's network loop itself (no loop thread): a publisher that is cheap
+    per message leaves the cores to what is being measured.
+    """
+    import paho.mqtt.client as mqtt
+
+    acked = [0]
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+    client.username_pw_set(endpoint.username, endpoint.password)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.on_publish = lambda *args: acked.__setitem__(0, acked[0] + 1)
+    client.connect(endpoint.host, endpoint.port, keepalive=60)
+    while not client.is_connected():
+        client.loop(timeout=0.1)
+    interval = readings_per_message / rate if rate > 0 else 0.0
+    clocks = [start_at] * len(load)  # per source: the next event time
+    steps = [-(-readings_per_message // len(source.parameters)) for source in load]
+    topics = [source.topic for source in load]
+    began = time.monotonic()
+    sent = 0
+    while time.monotonic() - began < duration_s:
+        if interval:
+            ahead = began + sent * interval - time.monotonic()
+            if ahead > 0.002:
+                client.loop(timeout=ahead)  # read acknowledgements while waiting
+        index = sent % len(load)
+        payload = message(load[index], clocks[index], readings_per_message, sent)
+        clocks[index] += steps[index]
+        client.publish(topics[index], payload, qos=1)
+        sent += 1
+        if sent % 50 == 0 or sent - acked[0] > 20_000:
+            client.loop(timeout=0)
+            while sent - acked[0] > 20_000:  # the broker is behind: wait for it (backpressure)
+                client.loop(timeout=0.05)
+    deadline = time.monotonic() + 120
+    while acked[0] < sent and time.monotonic() < deadline:
+        client.loop(timeout=0.05)
+    client.disconnect()
+    result.put((acked[0], acked[0] * readings_per_message, sent))
 
 
 # --- probes ----------------------------------------------------------------------------------
@@ -247,6 +298,7 @@ class ProcessMeter:
         self.cpu_start: dict[str, float] = {}
         self.cpu_last: dict[str, float] = {}
         self.peak_rss: dict[str, int] = {}
+        self.database_url: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -255,6 +307,17 @@ class ProcessMeter:
             process = psutil.Process(pid)
             self.processes[name] = process
             self.cpu_start[name] = self._cpu(process)
+
+    def add_database_backends(self, db_url: str) -> None:
+        """The PostgreSQL server processes serving ``db_url``'s database, now and at every sample."""
+        self.database_url = db_url
+        name = db_url.rsplit("/", 1)[-1]
+        for process in psutil.process_iter(["cmdline"]):
+            if f"postgres {process.pid}" in self.processes:
+                continue
+            cmdline = " ".join(process.info["cmdline"] or ())
+            if cmdline.startswith("postgres:") and f" {name} " in f"{cmdline} ":
+                self.add(f"postgres {process.pid}", process.pid)
 
     @staticmethod
     def _cpu(process: psutil.Process) -> float:
@@ -266,7 +329,9 @@ class ProcessMeter:
         return total
 
     def _sample(self) -> None:
-        for name, process in self.processes.items():
+        if self.database_url:  # connections opened since the last sample
+            self.add_database_backends(self.database_url)
+        for name, process in list(self.processes.items()):
             with contextlib.suppress(psutil.Error):
                 rss = sum(p.memory_info().rss for p in (process, *process.children(recursive=True)))
                 self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
@@ -283,18 +348,20 @@ class ProcessMeter:
         self._sample()
         self._stop.set()
         self._thread.join(5)
-        return {
-            name: {
-                "cpu_s": round(self.cpu_last.get(name, self.cpu_start[name]) - self.cpu_start[name], 1),
-                "peak_rss_mb": round(self.peak_rss.get(name, 0) / 2**20, 1),
-            }
-            for name in self.processes
-        }
+        usage: dict[str, dict[str, float]] = {}
+        for name in self.processes:  # the database's backends as one line
+            cpu = self.cpu_last.get(name, self.cpu_start[name]) - self.cpu_start[name]
+            rss = self.peak_rss.get(name, 0) / 2**20
+            key = "postgres (backends)" if name.startswith("postgres ") else name
+            entry = usage.setdefault(key, {"cpu_s": 0.0, "peak_rss_mb": 0.0})
+            entry["cpu_s"] = round(entry["cpu_s"] + cpu, 1)
+            entry["peak_rss_mb"] = round(entry["peak_rss_mb"] + rss, 1)
+        return usage
 
 
 def _stored_total(port: int) -> float:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             for line in response.read().decode().splitlines():
                 if line.startswith("minewatch_readings_stored_total "):
                     return float(line.split()[1])
@@ -439,6 +506,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             for name in MinewatchProcesses.NAMES:
                 meter.add(name, getattr(processes, name).proc.pid)  # type: ignore[union-attr]
             meter.add("mosquitto", mqtt.process.proc.pid)  # type: ignore[union-attr]
+            meter.add_database_backends(services.db_url)
             meter.add("kafka", kafka.process.proc.pid)  # type: ignore[union-attr]
             ctx = multiprocessing.get_context("spawn")
             result = ctx.Queue()
@@ -478,7 +546,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
                 time.sleep(2.0)  # the last alert probes
             usage = meter.stop()
             out.write("\n")
-        window = [(t, n) for t, n in samples if options.warmup_s <= t <= options.duration_s]
+        window = [(t, n) for t, n in samples if options.warmup_s <= t <= options.duration_s and not math.isnan(n)]
         sustained = (
             (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) >= 2 else float("nan")
         )

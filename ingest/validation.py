@@ -99,6 +99,17 @@ class Gatekeeper:
         self.catalogue = catalogue if catalogue is not None else load_parameters()
         self.max_future_s = max_future_s
         self.max_age_s = max_age_s
+        self._units_refused: dict[tuple[str, str], bool] = {}  # (parameter, unit) -> refused
+
+    def _unit_refused(self, code: str, unit: str) -> bool:
+        key = (code, unit)
+        refused = self._units_refused.get(key)
+        if refused is None:
+            parameter = self.catalogue.get(code)
+            refused = parameter is not None and not parameter.accepts(unit)
+            if len(self._units_refused) < 100_000:  # units sent are few; junk must not grow it
+                self._units_refused[key] = refused
+        return refused
 
     def check(self, topic: str, payload: bytes, *, now: float) -> Verdict:
         address = parse_topic(topic)
@@ -182,8 +193,8 @@ class Gatekeeper:
         seen: dict[tuple[str, float], int] = {}
         for i, reading in enumerate(readings):
             code = reading["parameter"]
-            parameter = self.catalogue.get(code)
-            if parameter is not None and not parameter.accepts(reading["unit"]):
+            if self._unit_refused(code, reading["unit"]):
+                parameter = self.catalogue[code]
                 return Rejected(
                     "unit_invalid",
                     f"readings[{i}]: unit {reading['unit']!r} is not a unit of {code} "

@@ -1,0 +1,38 @@
+"""`minewatch bench` as a smoke test: a few seconds of the real pipeline at a small size, with
+its baselines. Figures are not asserted (speed is measured by running the benchmark, not by
+tests); what must hold at any size is: nothing lost, every figure reported."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from benchmarks.pipeline import BenchOptions, run
+from tests.conftest import admin_url
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_benchmark_runs_end_to_end_and_loses_nothing() -> None:
+    # Not under pytest's 0700 temp root: Mosquitto drops to its own user and must reach its files.
+    run_dir = Path(tempfile.mkdtemp(prefix="minewatch-bench-"))
+    run_dir.chmod(0o755)
+    out = io.StringIO()
+    options = BenchOptions(
+        mines=12, rate=2000.0, duration_s=6.0, warmup_s=2.0, naive_s=5.0, run_dir=run_dir, db_url=admin_url()
+    )
+    try:
+        summary = run(options, out)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    assert json.loads(out.getvalue().strip().splitlines()[-1]) == summary
+    assert summary["published_readings"] > 5_000 and summary["lost"] == 0
+    assert summary["stored_readings"] == summary["published_readings"]
+    assert summary["latency_publish_to_row_s"]["n"] > 10 and summary["latency_publish_to_alert_s"]["n"] >= 1
+    assert summary["copy_baseline"]["rows_per_s"] > 0 and summary["naive_baseline"]["rows_per_s"] > 0
+    assert {"worker", "bridge", "publisher", "postgres (backends)"} <= set(summary["processes"])
