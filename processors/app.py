@@ -73,6 +73,7 @@ settings = Settings.from_env()
 # at 100 ms), which was most of minewatch's publish-to-stored latency. Kafka returns a fetch as
 # soon as it has data, so a short wait costs it nothing but a few more requests when idle.
 FETCH_MAX_WAIT_MS = 100
+STREAM_BUFFER_RECORDS = 256
 _consumer_init = aiokafka.AIOKafkaConsumer.__init__
 
 
@@ -96,6 +97,9 @@ app = faust.App(
     broker_heartbeat_interval=1.0,
     broker_commit_interval=1.0,
     producer_acks=-1,
+    # Events fetched ahead of the agents, per stream: a record is a batch of up to 500 messages,
+    # and Faust's default (4,096 records) let an overloaded worker hold half a gigabyte.
+    stream_buffer_maxsize=STREAM_BUFFER_RECORDS,
 )
 
 telemetry_topic = app.topic(KafkaTopics.TELEMETRY, key_serializer="raw", value_serializer="raw")
