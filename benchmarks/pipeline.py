@@ -60,6 +60,8 @@ class BenchOptions:
     readings_per_message: int = 10
     partitions: int = 8
     naive_s: float = 15.0  # how long the naive ingestor is fed
+    workers: int = 1  # Faust workers in the consumer group (scale-out)
+    bridges: int = 1  # bridges on the shared subscription (scale-out)
     run_dir: Path | None = None
     db_url: str | None = None
 
@@ -502,9 +504,9 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             f" per message, rate {options.rate or 'max'} readings/s, {options.duration_s:.0f} s\n"
         )
         meter = ProcessMeter()
-        with MinewatchProcesses(services) as processes:
-            for name in MinewatchProcesses.NAMES:
-                meter.add(name, getattr(processes, name).proc.pid)  # type: ignore[union-attr]
+        with MinewatchProcesses(services, workers=options.workers, bridges=options.bridges) as processes:
+            for process in processes.processes:
+                meter.add(process.name, process.proc.pid)  # type: ignore[union-attr]
             meter.add("mosquitto", mqtt.process.proc.pid)  # type: ignore[union-attr]
             meter.add_database_backends(services.db_url)
             meter.add("kafka", kafka.process.proc.pid)  # type: ignore[union-attr]
@@ -519,7 +521,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             probes = LatencyProbes(
                 services.db_url, services.mqtt_endpoint(SIMULATOR_USER), (row_probe_mine.id, "WW01"), alert_targets
             )
-            metrics_port = processes.metrics_ports["worker"]
+            worker_ports = [port for name, port in processes.metrics_ports.items() if name.startswith("worker")]
             samples: list[tuple[float, float]] = []
             publisher.start()
             meter.add("publisher", publisher.pid)  # type: ignore[arg-type]
@@ -528,7 +530,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             with probes:
                 while publisher.is_alive():
                     time.sleep(1.0)
-                    samples.append((time.monotonic() - began, _stored_total(metrics_port)))
+                    samples.append((time.monotonic() - began, sum(_stored_total(port) for port in worker_ports)))
                     out.write(f"\r[{samples[-1][0]:5.0f} s] stored {samples[-1][1]:,.0f}")
                     out.flush()
                 published_messages, published, _sent = result.get(timeout=60)
@@ -554,11 +556,13 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
         alerts = percentiles(probes.alert_latencies(receiver))
         copy = copy_rate(services.db_url)
         naive = naive_rate(services, load, options)
-    total_rss = sum(v["peak_rss_mb"] for k, v in usage.items() if k in MinewatchProcesses.NAMES)
+    total_rss = sum(v["peak_rss_mb"] for k, v in usage.items() if k.split("-")[0] in MinewatchProcesses.NAMES)
     summary = {
         "mines": options.mines,
         "readings_per_message": options.readings_per_message,
         "rate_target": options.rate or None,
+        "workers": options.workers,
+        "bridges": options.bridges,
         "duration_s": options.duration_s,
         "published_readings": published,
         "published_messages": published_messages,

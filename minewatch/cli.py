@@ -378,6 +378,8 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
         readings_per_message=args.readings_per_message,
         partitions=args.partitions,
         naive_s=args.naive_duration,
+        workers=args.workers,
+        bridges=args.bridges,
         run_dir=args.run_dir,
         db_url=args.db_url or os.environ.get("MINEWATCH_DB_URL"),
     )
@@ -700,6 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--readings-per-message", type=int, default=10)
     bench_parser.add_argument("--partitions", type=int, default=8)
     bench_parser.add_argument("--naive-duration", type=float, default=15.0, help="seconds the naive ingestor is fed")
+    bench_parser.add_argument("--workers", type=int, default=1, help="Faust workers (scale-out)")
+    bench_parser.add_argument("--bridges", type=int, default=1, help="ingest bridges (scale-out)")
     bench_parser.add_argument("--run-dir", type=Path)
     bench_parser.add_argument("--db-url", help="PostgreSQL to run on (default: MINEWATCH_DB_URL, else embedded)")
     bench_parser.set_defaults(func=cmd_bench_pipeline)

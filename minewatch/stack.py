@@ -182,7 +182,17 @@ class MinewatchProcesses:
 
     NAMES = ("worker", "bridge", "dispatcher", "api", "hj212")
 
-    def __init__(self, services: Services, api_port: int | None = None, hj212_port: int | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        api_port: int | None = None,
+        hj212_port: int | None = None,
+        *,
+        workers: int = 1,
+        bridges: int = 1,
+    ) -> None:
+        """``workers`` and ``bridges`` above one start more of each (one consumer group, one
+        shared subscription), named ``worker-2``, ``bridge-2``, ... (the benchmark's scale-out)."""
         self.services = services
         self.api_port = api_port or free_port()
         self.hj212_port = hj212_port or free_port()
@@ -217,7 +227,21 @@ class MinewatchProcesses:
             logs / "hj212.log",
             services.env(),
         )
+        self.scaled: list[ManagedProcess] = []
+        for kind, count, user in (("worker", workers, None), ("bridge", bridges, BRIDGE_USER)):
+            for n in range(2, count + 1):
+                name = f"{kind}-{n}"
+                self.metrics_ports[name] = free_port()
+                self.scaled.append(
+                    ManagedProcess(
+                        name, command(name, kind), logs / f"{name}.log", services.env(user, MINEWATCH_INSTANCE=str(n))
+                    )
+                )
         self.restarts: list[str] = []
+
+    @property
+    def processes(self) -> tuple[ManagedProcess, ...]:
+        return (self.worker, self.bridge, self.dispatcher, self.api, self.hj212, *self.scaled)
 
     @property
     def api_url(self) -> str:
@@ -230,6 +254,8 @@ class MinewatchProcesses:
         self.api.start()
         self.hj212.start()
         self.bridge.start()
+        for process in self.scaled:
+            process.start()
         wait_until(
             lambda: self.worker.check_alive() or self.ready_file.exists(),
             worker_timeout_s,
@@ -240,7 +266,7 @@ class MinewatchProcesses:
     def supervise(self) -> list[str]:
         """Restart any that exited; returns their names (``up`` shows them)."""
         restarted = []
-        for process in (self.worker, self.bridge, self.dispatcher, self.api, self.hj212):
+        for process in self.processes:
             if not process.alive:
                 log.warning(
                     "%s exited (code %s); restarting it; see %s",
@@ -255,7 +281,9 @@ class MinewatchProcesses:
 
     def stop(self) -> None:
         # The bridge first, so it hands what it holds to Kafka; then the worker drains.
-        for process in (self.hj212, self.bridge, self.worker, self.dispatcher, self.api):
+        bridges = [p for p in self.scaled if p.name.startswith("bridge")]
+        workers = [p for p in self.scaled if p.name.startswith("worker")]
+        for process in (self.hj212, self.bridge, *bridges, self.worker, *workers, self.dispatcher, self.api):
             process.stop()
 
     def __enter__(self) -> MinewatchProcesses:
