@@ -705,7 +705,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--workers", type=int, default=1, help="Faust workers (scale-out)")
     bench_parser.add_argument("--bridges", type=int, default=1, help="ingest bridges (scale-out)")
     bench_parser.add_argument("--run-dir", type=Path)
-    bench_parser.add_argument("--db-url", help="PostgreSQL to run on (default: MINEWATCH_DB_URL, else embedded)")
+    bench_parser.add_argument(
+        "--db-url",
+        help="a PostgreSQL server to create the benchmark's database on (default: MINEWATCH_DB_URL's, else embedded)",
+    )
     bench_parser.set_defaults(func=cmd_bench_pipeline)
     bench = bench_parser.add_subparsers(dest="bench_command")
     p = bench.add_parser("detectors", help="µs per reading of the limit and data-quality detectors")
