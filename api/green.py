@@ -31,11 +31,11 @@ from api.models import (
     RegistryStatus,
     ReportReceipt,
     ReportSummary,
-    ScorecardLine,
 )
 from greenmine.evaluation import Period
 from greenmine.registry_states import RegistryTransitionError
 from greenmine.reports import report_hash
+from greenmine.scorecard import ScorecardRow
 from greenmine.store import (
     ReportRefused,
     answer_complaint,
@@ -165,7 +165,7 @@ def routes(app: FastAPI) -> None:
                 raise HTTPException(status, str(exc)) from None
             return await _registry_status(conn, mine.id)
 
-    @app.get("/v1/scorecard", response_model=list[ScorecardLine], tags=["green mine"], responses=NOT_FOUND)
+    @app.get("/v1/scorecard", response_model=list[ScorecardRow], tags=["green mine"], responses=NOT_FOUND)
     async def get_scorecard(
         request: Request,
         caller: CallerDep,

@@ -252,23 +252,6 @@ class InspectionDraw(BaseModel):
     assignments: list[InspectionAssignment]
 
 
-class ScorecardLine(BaseModel):
-    region: str
-    name: str
-    mines: int
-    listed: int
-    quota_2020: int
-    listed_of_quota: float | None
-    three_rates_met: int
-    three_rates_judged: int
-    three_rates_share: float | None
-    three_rates_target: float
-    large_medium: int
-    large_medium_share: float | None
-    large_medium_target: float
-    renewal_eligible: int
-
-
 class MineSummary(BaseModel):
     mine_id: str
     name: str

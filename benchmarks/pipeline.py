@@ -29,23 +29,23 @@ import os
 import statistics
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import psutil
 import psycopg
 
 from alerts.receiver import WebhookReceiver
 from minewatch.brokerconfig import SIMULATOR_USER
+from minewatch.metrics import scrape
+from minewatch.processmeter import ProcessMeter
 from minewatch.registry import Registry
 from minewatch.settings import MqttEndpoint
 from minewatch.stack import MinewatchProcesses, infrastructure
 from minewatch.topics import telemetry_topic
 from simulators.fleet import generate_fleet
-from simulators.telemetry import BASELINES, beijing_iso, exceedance_target
+from simulators.telemetry import BASELINES, beijing_iso, exceedance_target, telemetry_payload
 from storage.migrate import scratch_database
 
 BENCH_GROUPING = {"group_wait": "0s", "group_interval": "1s", "repeat_interval": "4h"}
@@ -238,21 +238,19 @@ class LatencyProbes:
                 now = time.time()
                 ts = round(now, 3)
                 self.sent_rows[ts] = now
-                payload = {
-                    "schema": "minewatch/telemetry-wastewater/v1", "message_id": f"probe-{tick}",
-                    "mine_id": self.row_mine, "station_id": self.row_station, "ts": beijing_iso(ts),
-                    "readings": [{"parameter": "w01018", "value": 20.0, "unit": "mg/L", "flag": "N"}],
-                }  # fmt: skip
+                reading = {"parameter": "w01018", "value": 20.0, "unit": "mg/L", "flag": "N"}
+                payload = telemetry_payload(
+                    self.row_mine, self.row_station, "wastewater", beijing_iso(ts), [reading], f"probe-{tick:08d}"
+                )
                 publisher.publish(
                     telemetry_topic(self.row_mine, "wastewater", self.row_station), json.dumps(payload).encode(), 1
                 )
                 if tick % 5 == 0 and tick // 5 < len(self.alert_probes):
                     mine, station = self.alert_probes[tick // 5]
-                    alert = {
-                        "schema": "minewatch/telemetry-wastewater/v1", "message_id": f"probe-alert-{tick}",
-                        "mine_id": mine, "station_id": station, "ts": beijing_iso(now),
-                        "readings": [{"parameter": "w01001", "value": 9.9, "unit": "dimensionless", "flag": "N"}],
-                    }  # fmt: skip
+                    ph = {"parameter": "w01001", "value": 9.9, "unit": "dimensionless", "flag": "N"}
+                    alert = telemetry_payload(
+                        mine, station, "wastewater", beijing_iso(now), [ph], f"probe-alert-{tick:08d}"
+                    )
                     self.alert_sent[mine] = time.time()
                     publisher.publish(telemetry_topic(mine, "wastewater", station), json.dumps(alert).encode(), 1)
                 tick += 1
@@ -290,86 +288,6 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 # --- process accounting -----------------------------------------------------------------------
-
-
-class ProcessMeter:
-    """CPU seconds and peak RSS of named processes (with their children), sampled every 0.5 s."""
-
-    def __init__(self) -> None:
-        self.processes: dict[str, psutil.Process] = {}
-        self.cpu_start: dict[str, float] = {}
-        self.cpu_last: dict[str, float] = {}
-        self.peak_rss: dict[str, int] = {}
-        self.database_url: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def add(self, name: str, pid: int) -> None:
-        with contextlib.suppress(psutil.Error):
-            process = psutil.Process(pid)
-            self.processes[name] = process
-            self.cpu_start[name] = self._cpu(process)
-
-    def add_database_backends(self, db_url: str) -> None:
-        """The PostgreSQL server processes serving ``db_url``'s database, now and at every sample."""
-        self.database_url = db_url
-        name = db_url.rsplit("/", 1)[-1]
-        for process in psutil.process_iter(["cmdline"]):
-            if f"postgres {process.pid}" in self.processes:
-                continue
-            cmdline = " ".join(process.info["cmdline"] or ())
-            if cmdline.startswith("postgres:") and f" {name} " in f"{cmdline} ":
-                self.add(f"postgres {process.pid}", process.pid)
-
-    @staticmethod
-    def _cpu(process: psutil.Process) -> float:
-        total = 0.0
-        for p in (process, *process.children(recursive=True)):
-            with contextlib.suppress(psutil.Error):
-                times = p.cpu_times()
-                total += times.user + times.system
-        return total
-
-    def _sample(self) -> None:
-        if self.database_url:  # connections opened since the last sample
-            self.add_database_backends(self.database_url)
-        for name, process in list(self.processes.items()):
-            with contextlib.suppress(psutil.Error):
-                rss = sum(p.memory_info().rss for p in (process, *process.children(recursive=True)))
-                self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
-                self.cpu_last[name] = self._cpu(process)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.5):
-            self._sample()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> dict[str, dict[str, float]]:
-        self._sample()
-        self._stop.set()
-        self._thread.join(5)
-        usage: dict[str, dict[str, float]] = {}
-        for name in self.processes:  # the database's backends as one line
-            cpu = self.cpu_last.get(name, self.cpu_start[name]) - self.cpu_start[name]
-            rss = self.peak_rss.get(name, 0) / 2**20
-            key = "postgres (backends)" if name.startswith("postgres ") else name
-            entry = usage.setdefault(key, {"cpu_s": 0.0, "peak_rss_mb": 0.0})
-            entry["cpu_s"] = round(entry["cpu_s"] + cpu, 1)
-            entry["peak_rss_mb"] = round(entry["peak_rss_mb"] + rss, 1)
-        return usage
-
-
-def _stored_total(port: int) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            for line in response.read().decode().splitlines():
-                if line.startswith("minewatch_readings_stored_total "):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return float("nan")
 
 
 # --- baselines -------------------------------------------------------------------------------
@@ -464,19 +382,19 @@ def naive_rate(services: Any, load: list[Source], options: BenchOptions) -> dict
 @contextlib.contextmanager
 def _stack(options: BenchOptions, registry: Registry, receiver: WebhookReceiver, secret: str) -> Iterator[Any]:
     run_dir = options.run_dir or Path(".minewatch") / time.strftime("bench-%Y%m%d-%H%M%S")
-    with contextlib.ExitStack() as cleanup:
-        db_url = cleanup.enter_context(scratch_database(options.db_url, "minewatch_bench")) if options.db_url else None
-        yield cleanup.enter_context(
-            infrastructure(
-                run_dir,
-                registry,
-                partitions=options.partitions,
-                db_url=db_url,
-                webhook_urls=(receiver.url,),
-                grouping=BENCH_GROUPING,
-                webhook_secret=secret,
-            )
-        )
+    with (
+        scratch_database(options.db_url, "minewatch_bench") as db_url,
+        infrastructure(
+            run_dir,
+            registry,
+            partitions=options.partitions,
+            db_url=db_url,
+            webhook_urls=(receiver.url,),
+            grouping=BENCH_GROUPING,
+            webhook_secret=secret,
+        ) as stack,
+    ):
+        yield stack
 
 
 def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
@@ -505,6 +423,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
         )
         meter = ProcessMeter()
         with MinewatchProcesses(services, workers=options.workers, bridges=options.bridges) as processes:
+            ours = {process.name for process in processes.processes}
             for process in processes.processes:
                 meter.add(process.name, process.proc.pid)  # type: ignore[union-attr]
             meter.add("mosquitto", mqtt.process.proc.pid)  # type: ignore[union-attr]
@@ -530,7 +449,8 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             with probes:
                 while publisher.is_alive():
                     time.sleep(1.0)
-                    samples.append((time.monotonic() - began, sum(_stored_total(port) for port in worker_ports)))
+                    stored_now = [scrape(port, "minewatch_readings_stored_total") for port in worker_ports]
+                    samples.append((time.monotonic() - began, float("nan") if None in stored_now else sum(stored_now)))  # type: ignore[arg-type]
                     out.write(f"\r[{samples[-1][0]:5.0f} s] stored {samples[-1][1]:,.0f}")
                     out.flush()
                 published_messages, published, _sent = result.get(timeout=60)
@@ -556,7 +476,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
         alerts = percentiles(probes.alert_latencies(receiver))
         copy = copy_rate(services.db_url)
         naive = naive_rate(services, load, options)
-    total_rss = sum(v["peak_rss_mb"] for k, v in usage.items() if k.split("-")[0] in MinewatchProcesses.NAMES)
+    total_rss = sum(v["peak_rss_mb"] for name, v in usage.items() if name in ours)
     summary = {
         "mines": options.mines,
         "readings_per_message": options.readings_per_message,

@@ -41,17 +41,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import psutil
 import psycopg
+from psycopg import sql
 
 from minewatch.brokerconfig import SIMULATOR_USER
+from minewatch.metrics import scrape
+from minewatch.processmeter import ProcessMeter
 from minewatch.registry import Registry
 from minewatch.services import KafkaBroker, MqttBroker
 from minewatch.stack import MinewatchProcesses, Services, infrastructure
 from simulators.fleet import generate_fleet
-from simulators.malformed import GoodMessage, good_mqtt
+from simulators.malformed import good_mqtt
 from simulators.publisher import Publisher
-from simulators.telemetry import beijing_iso, exceedance_target
+from simulators.telemetry import beijing_iso, exceedance_target, telemetry_payload
+from storage.migrate import admin_and_name, scratch_database
+from storage.readings import ReadingKey, readings_around
 
 FAULTS = ("bridge-kill", "worker-kill", "db-connections", "db-outage", "mqtt-restart", "kafka-pause")
 
@@ -118,11 +122,22 @@ class Drill:
         # An event-time range of its own per drill, a second per message, all in the past.
         start = float(int(now) - 86400 * self._round - messages - 600)
         plan = good_mqtt(others, [start + i for i in range(messages)], seed=self._round)
-        condition = _ph_message(target.mine_id, target.station_id, now - 5.0, 9.9)
+        condition_t = float(int(now) - 5)
+        condition = _ph_message(target.mine_id, target.station_id, condition_t, 9.9)
+        condition_key = (target.mine_id, target.station_id, "w01001", condition_t)
         expected = {key for message in plan for key in message.keys}
 
-        sampler = _RssSampler(self.processes)
-        sampler.start()
+        unacknowledged = [0]
+
+        def read_bridge_gauge() -> None:
+            value = scrape(self.processes.metrics_ports["bridge"], "minewatch_bridge_messages_unacknowledged", 1.0)
+            unacknowledged[0] = max(unacknowledged[0], int(value or 0))
+
+        meter = ProcessMeter(on_sample=read_bridge_gauge)
+        for process in self.processes.processes:
+            if process.proc is not None:
+                meter.add(process.name, process.proc.pid)
+        meter.start()
         publisher = Publisher(self.services.mqtt_endpoint(SIMULATOR_USER), client_id=f"drill-{fault}-{self._round}")
         killed: set[str] = set()
         with publisher:
@@ -145,21 +160,23 @@ class Drill:
             published_at = time.monotonic()
             restarts = self._settle(expected, killed)
             settle_s = time.monotonic() - published_at
-        sampler.stop()
-        stored, doubled = _stored(self.services.db_url, plan)
+        usage = meter.stop()
+        rows = _stored(self.services.db_url, expected)
+        stored, doubled = set(rows), len(rows) - len(set(rows))
+        condition_stored = set(_stored(self.services.db_url, {condition_key})) == {condition_key}
         alerts = _alerts_for(self.services.db_url, target.mine_id)
         return DrillResult(
             fault=fault,
             published_messages=publisher.published_messages,
             published_readings=publisher.published_readings,
-            stored_readings=len(stored & expected) + (1 if _ph_stored(self.services.db_url, condition) else 0),
+            stored_readings=len(stored & expected) + condition_stored,
             lost=len(expected - stored),
             unexpected=len(stored - expected),
             doubled=doubled,
             alerts=alerts,
             settle_s=round(settle_s - (_SETTLE_GRACE_S if settle_s > _SETTLE_GRACE_S else 0.0), 1),
-            peak_rss_mb=sampler.peaks_mb(),
-            peak_unacknowledged=sampler.peak_unacknowledged,
+            peak_rss_mb={name: figures["peak_rss_mb"] for name, figures in usage.items()},
+            peak_unacknowledged=unacknowledged[0],
             restarts=restarts,
         )
 
@@ -202,14 +219,11 @@ class Drill:
         """Wait until every expected reading is stored (or ``timeout_s``); restart what died on its own."""
         restarts: list[str] = []
         deadline = time.monotonic() + timeout_s
-        mines = sorted({k[0] for k in expected})
-        low = min(k[3] for k in expected)
-        high = max(k[3] for k in expected)
         while time.monotonic() < deadline:
             restarts += [name for name in self.processes.supervise() if name not in killed]
-            if _count_stored(self.services.db_url, mines, low, high) >= len(expected):
+            if expected <= set(_stored(self.services.db_url, expected)):
                 break
-            time.sleep(0.5)
+            time.sleep(1.0)
         time.sleep(_SETTLE_GRACE_S)  # late duplicates, and the alert's judge, have a moment to show
         return restarts
 
@@ -220,51 +234,16 @@ _SETTLE_GRACE_S = 2.0
 def _ph_message(mine_id: str, station_id: str, t: float, value: float) -> tuple[str, bytes, int]:
     from minewatch.topics import telemetry_topic
 
-    payload = {
-        "schema": "minewatch/telemetry-wastewater/v1",
-        "message_id": f"drill-ph-{mine_id}-{int(t)}",
-        "mine_id": mine_id,
-        "station_id": station_id,
-        "ts": beijing_iso(t),
-        "readings": [{"parameter": "w01001", "value": value, "unit": "dimensionless", "flag": "N"}],
-    }
+    reading = {"parameter": "w01001", "value": value, "unit": "dimensionless", "flag": "N"}
+    payload = telemetry_payload(
+        mine_id, station_id, "wastewater", beijing_iso(t), [reading], f"drill-ph-{mine_id}-{int(t)}"
+    )
     return telemetry_topic(mine_id, "wastewater", station_id), json.dumps(payload).encode(), 1
 
 
-def _ph_stored(db_url: str, condition: tuple[str, bytes, int]) -> bool:
-    doc = json.loads(condition[1])
+def _stored(db_url: str, keys: set[ReadingKey]) -> list[ReadingKey]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM readings WHERE mine_id = %s AND station_id = %s AND parameter = 'w01001'"
-            " AND ts = %s::timestamptz",
-            (doc["mine_id"], doc["station_id"], doc["ts"]),
-        ).fetchone()
-    return bool(row and row[0] == 1)
-
-
-def _count_stored(db_url: str, mines: list[str], low: float, high: float) -> int:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM readings WHERE mine_id = ANY(%s)"
-            " AND ts BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
-            (mines, low, high),
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _stored(db_url: str, plan: list[GoodMessage]) -> tuple[set[tuple[str, str, str, float]], int]:
-    """The stored keys in the plan's mines and time range, and how many rows repeat a key."""
-    keys = [k for m in plan for k in m.keys]
-    mines = sorted({k[0] for k in keys})
-    low, high = min(k[3] for k in keys), max(k[3] for k in keys)
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT mine_id, station_id, parameter, round(extract(epoch FROM ts)::numeric, 3)::float8 FROM readings"
-            " WHERE mine_id = ANY(%s) AND ts BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
-            (mines, low, high),
-        ).fetchall()
-    stored = {(m, s, p, t) for m, s, p, t in rows}
-    return stored, len(rows) - len(stored)
+        return readings_around(conn, keys)
 
 
 def _alerts_for(db_url: str, mine_id: str) -> int:
@@ -277,16 +256,8 @@ def _alerts_for(db_url: str, mine_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _admin(db_url: str) -> tuple[str, str]:
-    """A URL of the same server's ``postgres`` database, and the name of ``db_url``'s database."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(db_url)
-    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
-
-
 def terminate_connections(db_url: str) -> int:
-    admin, name = _admin(db_url)
+    admin, name = admin_and_name(db_url)
     with psycopg.connect(admin, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -297,63 +268,14 @@ def terminate_connections(db_url: str) -> int:
 
 @contextlib.contextmanager
 def connections_refused(db_url: str) -> Iterator[None]:
-    admin, name = _admin(db_url)
+    admin, name = admin_and_name(db_url)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
         try:
             terminate_connections(db_url)
             yield
         finally:
-            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
-
-
-class _RssSampler:
-    """Peak resident memory of each minewatch process (and its children), and the bridge's
-    unacknowledged MQTT messages (from its metrics), sampled every 0.25 s."""
-
-    def __init__(self, processes: MinewatchProcesses) -> None:
-        self.processes = processes
-        self.peaks: dict[str, int] = {}
-        self.peak_unacknowledged = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.25):
-            for name in MinewatchProcesses.NAMES:
-                proc = getattr(self.processes, name).proc
-                if proc is None or proc.poll() is not None:
-                    continue
-                with contextlib.suppress(psutil.Error):
-                    p = psutil.Process(proc.pid)
-                    rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
-                    self.peaks[name] = max(self.peaks.get(name, 0), rss)
-            unacknowledged = _gauge(self.processes.metrics_ports["bridge"], "minewatch_bridge_messages_unacknowledged")
-            self.peak_unacknowledged = max(self.peak_unacknowledged, int(unacknowledged or 0))
-
-    def peaks_mb(self) -> dict[str, float]:
-        return {name: round(rss / 2**20, 1) for name, rss in self.peaks.items()}
-
-
-def _gauge(port: int, name: str) -> float | None:
-    """One unlabelled sample from a process's /metrics, or None when it does not answer."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as response:
-            for line in response.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
-    except OSError:
-        return None
-    return None
+            conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
 
 
 @contextlib.contextmanager
@@ -380,12 +302,10 @@ def run(
     """Every drill in ``faults`` on one fresh stack; prints a line per drill and a JSON summary."""
     registry = generate_fleet(max(mines, 2 * len(faults) + 4), seed=7)
     results = []
-    with contextlib.ExitStack() as cleanup:
-        if db_url:  # a database of its own on that server, dropped afterwards
-            from storage.migrate import scratch_database
-
-            db_url = cleanup.enter_context(scratch_database(db_url, "minewatch_faults"))
-        drill = cleanup.enter_context(drill_stack(run_dir, registry, db_url, outage_s))
+    with (
+        scratch_database(db_url, "minewatch_faults") as scratch,
+        drill_stack(run_dir, registry, scratch, outage_s) as drill,
+    ):
         for fault in faults:
             out.write(f"drill {fault}: {messages} messages at {rate:.0f}/s ...\n")
             out.flush()

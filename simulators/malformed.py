@@ -43,7 +43,7 @@ from hj212 import encode
 from minewatch.registry import Registry, Station
 from minewatch.topics import telemetry_topic
 from simulators.fleet import simulated_password
-from simulators.telemetry import BASELINES, beijing_iso
+from simulators.telemetry import BASELINES, beijing_iso, telemetry_payload
 
 Message = dict[str, Any]
 
@@ -73,17 +73,12 @@ def _wastewater_stations(registry: Registry) -> list[tuple[str, Station]]:
 
 
 def _message(mine_id: str, station: Station, t: float, rng: random.Random) -> Message:
-    return {
-        "schema": "minewatch/telemetry-wastewater/v1",
-        "message_id": uuid.UUID(int=rng.getrandbits(128), version=4).hex,
-        "mine_id": mine_id,
-        "station_id": station.id,
-        "ts": beijing_iso(t),
-        "readings": [
-            {"parameter": s.parameter, "value": _typical(s.parameter, rng), "unit": s.unit, "flag": "N"}
-            for s in station.sensors
-        ],
-    }
+    readings = [
+        {"parameter": s.parameter, "value": _typical(s.parameter, rng), "unit": s.unit, "flag": "N"}
+        for s in station.sensors
+    ]
+    message_id = uuid.UUID(int=rng.getrandbits(128), version=4).hex
+    return telemetry_payload(mine_id, station.id, "wastewater", beijing_iso(t), readings, message_id)
 
 
 def _typical(code: str, rng: random.Random) -> float:

@@ -157,6 +157,25 @@ def exceedance_target(
     raise ValueError(f"no mine in the registry has an enforced {parameter} limit on the {basis}")
 
 
+def telemetry_payload(
+    mine_id: str, station_id: str, kind: str, ts: str, readings: list[dict[str, Any]], message_id: str
+) -> dict[str, Any]:
+    """A telemetry message (schemas/telemetry-{kind}.v1) of one station at ``ts`` (ISO 8601 with
+    its offset; :func:`beijing_iso`).
+
+    >>> telemetry_payload("GZ520201-0001", "WW01", "rain", beijing_iso(1795651200.0), [], "m-00000001")["schema"]
+    'minewatch/telemetry-rain/v1'
+    """
+    return {
+        "schema": f"minewatch/telemetry-{kind}/v1",
+        "message_id": message_id,
+        "mine_id": mine_id,
+        "station_id": station_id,
+        "ts": ts,
+        "readings": readings,
+    }
+
+
 def beijing_iso(t: float) -> str:
     return datetime.fromtimestamp(t, BEIJING).isoformat(timespec="milliseconds")
 
@@ -193,14 +212,8 @@ class TelemetrySimulator:
             readings = self._readings(mine_id, station, t)
             if not readings:  # every sensor of the station dropped out
                 continue
-            payload = {
-                "schema": f"minewatch/telemetry-{station.kind}/v1",
-                "message_id": uuid.UUID(int=self.rng.getrandbits(128), version=4).hex,
-                "mine_id": mine_id,
-                "station_id": station.id,
-                "ts": ts,
-                "readings": readings,
-            }
+            message_id = uuid.UUID(int=self.rng.getrandbits(128), version=4).hex
+            payload = telemetry_payload(mine_id, station.id, station.kind, ts, readings, message_id)
             yield SimulatedMessage(
                 telemetry_topic(mine_id, station.kind, station.id), mine_id, station.id, payload, len(readings)
             )

@@ -44,11 +44,19 @@ def migrations(folder: Path = MIGRATIONS) -> list[tuple[int, str, Path]]:
     return found
 
 
+def admin_and_name(url: str) -> tuple[str, str]:
+    """The URL of the same server's ``postgres`` database, and the name of ``url``'s database.
+
+    >>> admin_and_name("postgresql://u@h:5432/minewatch")
+    ('postgresql://u@h:5432/postgres', 'minewatch')
+    """
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
+
+
 def ensure_database(url: str) -> None:
     """Create the database named in ``url`` if it does not exist (connects to ``postgres``)."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
+    admin, name = admin_and_name(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
@@ -57,17 +65,19 @@ def ensure_database(url: str) -> None:
 
 
 def drop_database(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
+    admin, name = admin_and_name(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @contextlib.contextmanager
-def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+def scratch_database(server_url: str | None, prefix: str) -> Iterator[str | None]:
     """A new, empty database on ``server_url``'s server for one run (drills, benchmarks), dropped
-    afterwards: a run never writes into a database someone else uses."""
+    afterwards: a run never writes into a database someone else uses. Without a server, None
+    (the caller's embedded database starts empty anyway)."""
+    if server_url is None:
+        yield None
+        return
     parts = urlsplit(server_url)
     url = urlunsplit(parts._replace(path=f"/{prefix}_{int(time.time())}_{os.getpid()}"))
     ensure_database(url)

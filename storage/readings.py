@@ -31,7 +31,7 @@ Aggregates built only from stored rows can never count a replay or a re-sent rea
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -203,6 +203,22 @@ def conflict_reason(conflicts: list[Conflict]) -> str:
         " A re-used message id or an unannounced correction: the value first stored is kept;"
         " ask the bureau to amend the record if this one is the correction."
     )
+
+
+ReadingKey = tuple[str, str, str, float]  # mine, station, parameter, epoch seconds to the millisecond
+
+
+def readings_around(conn: psycopg.Connection, keys: Collection[ReadingKey]) -> list[ReadingKey]:
+    """The keys of every stored row in the mines and time span of ``keys`` (one per row, so a
+    key stored twice shows twice): what a check of "exactly these readings" compares against."""
+    mines = sorted({k[0] for k in keys})
+    low, high = min(k[3] for k in keys), max(k[3] for k in keys)
+    rows = conn.execute(
+        "SELECT mine_id, station_id, parameter, round(extract(epoch FROM ts)::numeric, 3)::float8 FROM readings"
+        " WHERE mine_id = ANY(%s) AND ts BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
+        (mines, low, high),
+    ).fetchall()
+    return [(m, s, p, t) for m, s, p, t in rows]
 
 
 class ReadingWriter:

@@ -14,6 +14,7 @@ import functools
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ import pytest
 
 from alerts.receiver import WebhookReceiver
 from minewatch.registry import Registry
-from minewatch.stack import MinewatchProcesses, Services, infrastructure
+from minewatch.stack import MinewatchProcesses, Services, infrastructure, minewatch_command
 from simulators.fleet import generate_fleet, simulated_hj212
 from storage.migrate import drop_database
 from tests.examples import example_registry
@@ -155,6 +156,17 @@ def fresh_db() -> Iterator[str]:
         yield url
     finally:
         drop_database(url)
+
+
+def run_up(run_dir: Path, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``minewatch up`` with the small exceedance scenario the tests use (4 mines, 12 s), in ``run_dir``."""
+    return subprocess.run(
+        minewatch_command(
+            "up", "--mines", "4", "--duration", "12", "--scenario", "exceedance", "--summary-json",
+            "--run-dir", str(run_dir),
+        ),
+        check=False, capture_output=True, text=True, timeout=240, env=env, cwd=cwd,
+    )  # fmt: skip
 
 
 def eventually(check: Callable[[], bool], timeout: float = 30.0, interval: float = 0.2, what: str = "") -> None:

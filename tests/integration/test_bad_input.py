@@ -7,42 +7,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-import urllib.request
 from collections import Counter
 
 import orjson
 import pytest
 
 from minewatch.brokerconfig import SIMULATOR_USER
+from minewatch.metrics import scrape
 from simulators.malformed import good_hj212, good_mqtt, hj212_corpus, hj212_devices, mqtt_corpus
 from simulators.publisher import Publisher
+from storage.readings import ReadingKey, readings_around
 from tests.conftest import CORPUS_FLEET, eventually
 
 pytestmark = pytest.mark.integration
 MINES = sorted(m.id for m in CORPUS_FLEET)
 
 
-def _metric_total(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + "{"))
-
-
-def _stored(db, keys: set[tuple[str, str, str, float]]) -> set[tuple[str, str, str, float]]:
-    low, high = min(k[3] for k in keys), max(k[3] for k in keys)
-    rows = db.execute(
-        "SELECT mine_id, station_id, parameter, round(extract(epoch FROM ts)::numeric, 3)::float8 FROM readings"
-        " WHERE mine_id = ANY(%s) AND ts BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
-        (MINES, low, high),
-    ).fetchall()
-    return {tuple(r) for r in rows} & keys  # type: ignore[misc]
+def _stored(db, keys: set[ReadingKey]) -> set[ReadingKey]:
+    return set(readings_around(db, keys)) & keys
 
 
 def test_bad_mqtt_messages_are_dead_lettered_with_their_reasons_and_the_good_ones_stored(services, pipeline, db):
     now = time.time()
     bad = mqtt_corpus(CORPUS_FLEET, now=now, count=1000, seed=8)
     good = good_mqtt(CORPUS_FLEET, [float(int(now) - 40_000 + i) for i in range(1000)], seed=8)
-    rejected_before = _metric_total(pipeline.metrics_ports["bridge"], "minewatch_bridge_messages_rejected_total")
+    rejected_before = scrape(pipeline.metrics_ports["bridge"], "minewatch_bridge_messages_rejected_total") or 0.0
     since = db.execute("SELECT now()").fetchone()[0]
     with Publisher(services.mqtt_endpoint(SIMULATOR_USER), client_id="bad-input-test") as publisher:
         for g, b in zip(good, bad, strict=True):
@@ -75,7 +64,7 @@ def test_bad_mqtt_messages_are_dead_lettered_with_their_reasons_and_the_good_one
     wrong = {(wanted[p].family, code) for p, (code, _) in found.items() if code not in wanted[p].expected}
     assert not wrong, wrong
     assert all(reason for _, reason in found.values())
-    rejected_after = _metric_total(pipeline.metrics_ports["bridge"], "minewatch_bridge_messages_rejected_total")
+    rejected_after = scrape(pipeline.metrics_ports["bridge"], "minewatch_bridge_messages_rejected_total") or 0.0
     assert rejected_after - rejected_before >= len(bad)
     for process in (pipeline.bridge, pipeline.worker):
         assert process.alive, f"{process.name} died: {process.tail()}"

@@ -56,7 +56,7 @@ from minewatch.grafana import (
     variable_references,
 )
 from storage.migrate import drop_database, ensure_database
-from tests.conftest import fresh_database_url
+from tests.conftest import fresh_database_url, run_up
 
 pytestmark = pytest.mark.integration
 
@@ -177,29 +177,7 @@ def filled_database() -> Iterator[FilledDatabase]:
     ensure_database(url)
     env = {**os.environ, "MINEWATCH_DB_URL": url}
     try:
-        up = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "minewatch.cli",
-                "up",
-                "--mines",
-                "4",
-                "--duration",
-                "12",
-                "--scenario",
-                "exceedance",
-                "--summary-json",
-                "--run-dir",
-                str(run_dir / "run"),
-            ],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            env=env,
-            cwd=ROOT,
-        )
+        up = run_up(run_dir / "run", env, cwd=ROOT)
         assert up.returncode == 0, up.stderr[-3000:]
         summary = json.loads(up.stdout.strip().splitlines()[-1])
         evaluate = subprocess.run(

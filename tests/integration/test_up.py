@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_up
 
 pytestmark = pytest.mark.integration
 
@@ -22,28 +23,7 @@ def test_minewatch_up_exceedance_scenario():
     run_dir = Path(tempfile.mkdtemp(prefix="minewatch-up-"))
     run_dir.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "MINEWATCH_DB_URL"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "minewatch.cli",
-            "up",
-            "--mines",
-            "4",
-            "--duration",
-            "12",
-            "--scenario",
-            "exceedance",
-            "--summary-json",
-            "--run-dir",
-            str(run_dir / "run"),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-    )
+    result = run_up(run_dir / "run", env)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, result.stdout
