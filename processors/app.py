@@ -550,7 +550,8 @@ async def _ingest_report(conn: psycopg.AsyncConnection, rt: Runtime, raw: bytes,
 
 @app.agent(dead_letter_topic)
 async def store_dead_letters(stream: faust.StreamT) -> None:
-    """Every rejected message is kept where operators and mines can see it."""
+    """Every rejected message is kept where operators and mines can see it, once: a record
+    written twice by a producer's retry has the same bytes, so the same digest."""
     rt = runtime()
     async for events in stream.noack_take(500, within=TAKE_WITHIN):
         rows = []
@@ -558,6 +559,7 @@ async def store_dead_letters(stream: faust.StreamT) -> None:
             letter = decode_dead_letter(event.value)
             rows.append(
                 (
+                    sha256(event.value).digest(),
                     event.message.partition,
                     event.message.offset,
                     datetime.fromtimestamp(letter["received_at"], UTC),
@@ -573,8 +575,8 @@ async def store_dead_letters(stream: faust.StreamT) -> None:
         await rt.durably(
             "dead_letters",
             _insert_many,
-            "INSERT INTO dead_letters (kafka_partition, kafka_offset, received_at, source, topic, mine_id,"
-            " reason_code, reason, payload, payload_encoding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO dead_letters (digest, kafka_partition, kafka_offset, received_at, source, topic, mine_id,"
+            " reason_code, reason, payload, payload_encoding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT DO NOTHING",
             rows,
         )

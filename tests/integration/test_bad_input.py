@@ -143,3 +143,24 @@ def test_a_reused_message_id_with_other_values_is_dead_lettered_and_an_exact_res
     assert sorted(rows) == sorted((r["parameter"], r["value"]) for r in doc["readings"])  # once, first values
     time.sleep(1.0)
     assert len(conflicts()) == 1  # the exact resend is no conflict
+
+
+def test_a_dead_letter_written_twice_to_kafka_is_stored_once(services, pipeline, db):
+    from confluent_kafka import Producer
+
+    from minewatch.records import dead_letter
+    from minewatch.topics import KafkaTopics
+
+    marker = f"twice-{time.time_ns()}"
+    letter = dead_letter("mqtt", "minewatch/v1/test", marker.encode(), "not_json", "not JSON", None, time.time())
+    producer = Producer({"bootstrap.servers": services.kafka_bootstrap, "acks": "all"})
+    for _ in range(2):  # what a producer's retry after a lost acknowledgement leaves in the topic
+        producer.produce(KafkaTopics.DEAD_LETTER, letter, key=b"")
+    assert producer.flush(10) == 0
+
+    def stored() -> int:
+        return db.execute("SELECT count(*) FROM dead_letters WHERE payload = %s", (marker,)).fetchone()[0]
+
+    eventually(lambda: stored() >= 1, what="the dead letter stored")
+    time.sleep(1.0)
+    assert stored() == 1
