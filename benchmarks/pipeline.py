@@ -37,13 +37,14 @@ from typing import Any, TextIO
 import psycopg
 
 from alerts.receiver import WebhookReceiver
+from benchmarks.loadclient import QoS1Publisher
 from minewatch.brokerconfig import SIMULATOR_USER
 from minewatch.metrics import scrape
 from minewatch.processmeter import ProcessMeter
 from minewatch.registry import Registry
 from minewatch.settings import MqttEndpoint
 from minewatch.stack import MinewatchProcesses, infrastructure
-from minewatch.topics import telemetry_topic
+from minewatch.topics import FLOW_TOPIC, telemetry_topic
 from simulators.fleet import generate_fleet
 from simulators.telemetry import BASELINES, beijing_iso, exceedance_target, telemetry_payload
 from storage.migrate import scratch_database
@@ -154,49 +155,40 @@ def publish_load(
     start_at: float,
     result: Any,
     client_id: str = "bench-load",
+    max_in_flight: int = 20_000,
+    flow_topic: str | None = None,
 ) -> None:
     """Publish QoS 1 for ``duration_s`` (run in its own process); puts (messages acknowledged by
-    the broker, readings in them, messages sent) in ``result``.
+    the broker, readings in them, messages sent, pauses, seconds paused) in ``result``.
 
-    One thread drives paho's network loop itself (no loop thread): a publisher that is cheap
-    per message leaves the cores to what is being measured.
+    :class:`benchmarks.loadclient.QoS1Publisher` keeps the publisher's own cost per message to
+    a few microseconds, leaving the cores to what is being measured. At most ``max_in_flight``
+    messages wait for the broker's acknowledgement; with ``flow_topic`` it pauses while minewatch
+    says so (:mod:`ingest.flow`), as a mine's data logger would.
     """
-    import paho.mqtt.client as mqtt
-
-    acked = [0]
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
-    client.username_pw_set(endpoint.username, endpoint.password)
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.on_publish = lambda *args: acked.__setitem__(0, acked[0] + 1)
-    client.connect(endpoint.host, endpoint.port, keepalive=60)
-    while not client.is_connected():
-        client.loop(timeout=0.1)
     interval = readings_per_message / rate if rate > 0 else 0.0
     clocks = [start_at] * len(load)  # per source: the next event time
     steps = [-(-readings_per_message // len(source.parameters)) for source in load]
     topics = [source.topic for source in load]
-    began = time.monotonic()
-    sent = 0
-    while time.monotonic() - began < duration_s:
-        if interval:
-            ahead = began + sent * interval - time.monotonic()
-            if ahead > 0.002:
-                client.loop(timeout=ahead)  # read acknowledgements while waiting
-        index = sent % len(load)
-        payload = message(load[index], clocks[index], readings_per_message, sent)
-        clocks[index] += steps[index]
-        client.publish(topics[index], payload, qos=1)
-        sent += 1
-        if sent % 50 == 0 or sent - acked[0] > 20_000:
-            client.loop(timeout=0)
-            while sent - acked[0] > 20_000:  # the broker is behind: wait for it (backpressure)
-                client.loop(timeout=0.05)
-    deadline = time.monotonic() + 120
-    while acked[0] < sent and time.monotonic() < deadline:
-        client.loop(timeout=0.05)
-    client.disconnect()
-    result.put((acked[0], acked[0] * readings_per_message, sent))
+    with QoS1Publisher(
+        endpoint.host, endpoint.port, client_id, endpoint.username, endpoint.password,
+        max_in_flight=max_in_flight, flow_topic=flow_topic,
+    ) as publisher:  # fmt: skip
+        began = time.monotonic()
+        sent = 0
+        while time.monotonic() - began < duration_s:
+            if interval:
+                ahead = began + sent * interval - time.monotonic()
+                if ahead > 0.002:
+                    publisher.flush()
+                    publisher.read_acknowledgements(timeout=ahead)  # read acknowledgements while waiting
+            index = sent % len(load)
+            publisher.publish(topics[index], message(load[index], clocks[index], readings_per_message, sent))
+            clocks[index] += steps[index]
+            sent += 1
+        publisher.wait_for_acknowledgements(120)
+        acked = publisher.acknowledged
+    result.put((acked, acked * readings_per_message, sent, publisher.pauses, publisher.paused_s))
 
 
 # --- probes ----------------------------------------------------------------------------------
@@ -435,12 +427,14 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             publisher = ctx.Process(
                 target=publish_load,
                 args=(services.mqtt_endpoint(SIMULATOR_USER), load, options.readings_per_message, options.rate,
-                      options.duration_s, start_at, result),
+                      options.duration_s, start_at, result, "bench-load", 20_000, FLOW_TOPIC),
             )  # fmt: skip
             probes = LatencyProbes(
                 services.db_url, services.mqtt_endpoint(SIMULATOR_USER), (row_probe_mine.id, "WW01"), alert_targets
             )
             worker_ports = [port for name, port in processes.metrics_ports.items() if name.startswith("worker")]
+            bridge_ports = [port for name, port in processes.metrics_ports.items() if name.startswith("bridge")]
+            peak_backlog = {"broker_messages": 0.0, "kafka_records": 0.0}
             samples: list[tuple[float, float]] = []
             publisher.start()
             meter.add("publisher", publisher.pid)  # type: ignore[arg-type]
@@ -451,9 +445,12 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
                     time.sleep(1.0)
                     stored_now = [scrape(port, "minewatch_readings_stored_total") for port in worker_ports]
                     samples.append((time.monotonic() - began, float("nan") if None in stored_now else sum(stored_now)))  # type: ignore[arg-type]
+                    for key, gauge in (("broker_messages", "minewatch_bridge_broker_backlog_messages"),
+                                       ("kafka_records", "minewatch_bridge_kafka_backlog_records")):  # fmt: skip
+                        peak_backlog[key] = max([peak_backlog[key]] + [scrape(p, gauge) or 0.0 for p in bridge_ports])
                     out.write(f"\r[{samples[-1][0]:5.0f} s] stored {samples[-1][1]:,.0f}")
                     out.flush()
-                published_messages, published, _sent = result.get(timeout=60)
+                published_messages, published, _sent, pauses, paused_s = result.get(timeout=60)
                 deadline = time.monotonic() + 120
                 with psycopg.connect(services.db_url, autocommit=True) as conn:
 
@@ -491,6 +488,12 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
         "sustained_stored_per_s": round(sustained, 1),
         "published_per_s": round(published / options.duration_s, 1),
         "drained_after_s": round(drained, 1),
+        "flow": {
+            "pauses": pauses,
+            "paused_s": round(paused_s, 1),
+            "peak_broker_backlog_messages": int(peak_backlog["broker_messages"]),
+            "peak_kafka_backlog_records": int(peak_backlog["kafka_records"]),
+        },
         "latency_publish_to_row_s": rows,
         "latency_publish_to_alert_s": alerts,
         "processes": usage,
@@ -514,6 +517,9 @@ def _report(s: dict[str, Any]) -> str:
     lines = [
         f"sustained stored: {s['sustained_stored_per_s']:,.0f} readings/s (published {s['published_per_s']:,.0f}/s);"
         f" published {s['published_readings']:,}, stored {s['stored_readings']:,}, lost {s['lost']:,}",
+        f"flow control: publisher paused {s['flow']['pauses']} times, {s['flow']['paused_s']:.1f} s in all;"
+        f" peak backlog {s['flow']['peak_broker_backlog_messages']:,} messages in the MQTT broker,"
+        f" {s['flow']['peak_kafka_backlog_records']:,} records in Kafka",
         f"publish → row visible:      {latency('latency_publish_to_row_s')}",
         f"publish → alert on webhook: {latency('latency_publish_to_alert_s')}",
         "process          CPU s   peak RSS MB",

@@ -9,7 +9,10 @@ Thin shell around :class:`ingest.validation.Gatekeeper`:
   the record that carries it (or of its dead-letter record), never before — at-least-once;
 * groups the accepted telemetry that arrives within ``linger_s`` for one Kafka partition into
   one record on that partition (a mine's partition is :func:`minewatch.records.partition_of`);
-* sends every rejected message to the dead-letter topic with its reason, counts it, and goes on.
+* sends every rejected message to the dead-letter topic with its reason, counts it, and goes on;
+* steers the publishers (:mod:`ingest.flow`): from the broker's backlog (``$SYS``) and the
+  workers' Kafka lag it publishes a retained pause/go signal, so overload slows the publishers
+  instead of overflowing the broker's queue, which Mosquitto would drop silently.
 
 Acknowledgements are tied to the MQTT connection they belong to: after a reconnect, the broker
 re-delivers what was not acknowledged, and stale acknowledgements are dropped so they can never
@@ -18,6 +21,7 @@ acknowledge a different message that reuses the packet id.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -28,11 +32,13 @@ import paho.mqtt.client as mqtt
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter, Gauge
 
+from ingest.flow import PAUSE_TTL_S, RENEW_EVERY_S, Backlog, FlowControl, FlowSignal, FlowState
 from ingest.validation import Accepted, Gatekeeper, Rejected
+from minewatch.kafka import GroupLag
 from minewatch.records import dead_letter, partition_of, telemetry_batch
 from minewatch.registry import Registry
 from minewatch.settings import Settings
-from minewatch.topics import KafkaTopics, bridge_subscriptions, parse_topic
+from minewatch.topics import BROKER_STORE_TOPIC, FLOW_TOPIC, KafkaTopics, bridge_subscriptions, parse_topic
 
 log = logging.getLogger("minewatch.bridge")
 
@@ -45,7 +51,14 @@ UNACKNOWLEDGED = Gauge(
     "MQTT messages received and not yet acknowledged (Kafka does not have them yet); the broker "
     "sends no more than its max_inflight_messages, which bounds the bridge's memory",
 )
+BROKER_BACKLOG = Gauge("minewatch_bridge_broker_backlog_messages", "Messages the MQTT broker holds ($SYS store count)")
+KAFKA_BACKLOG = Gauge(
+    "minewatch_bridge_kafka_backlog_records", "Telemetry records in Kafka the workers have not committed"
+)
+FLOW_PAUSED = Gauge("minewatch_flow_paused", "1 while the bridge tells publishers to pause (ingest/flow.py)")
+FLOW_PAUSES = Counter("minewatch_flow_pauses_total", "Times the bridge told publishers to pause")
 
+_received = functools.cache(RECEIVED.labels)  # one labelled child per channel, not a lookup per message
 _KAFKA_TOPIC = {"telemetry": KafkaTopics.TELEMETRY, "status": KafkaTopics.STATUS}
 
 
@@ -75,8 +88,14 @@ class Bridge:
         linger_s: float = 0.02,
         max_batch_messages: int = 500,
         clock: Callable[[], float] = time.time,
+        flow: FlowControl | None = None,
     ) -> None:
         self.settings = settings
+        self.flow = flow or FlowControl()
+        self._flow_published_at = 0.0
+        self._told: FlowState = "go"
+        self._broker_messages: int | None = None
+        self._kafka_records: int | None = None
         self.gate = Gatekeeper(registry)
         self.linger_s = linger_s
         self.max_batch_messages = max_batch_messages
@@ -87,6 +106,7 @@ class Bridge:
         self._retry: list[tuple[str, bytes | None, bytes, list[int], int, int]] = []
         self._partition_counts: dict[str, int] = {}
         self._generation = 0  # MQTT connection generation: acks of older connections are void
+        self._unacknowledged = 0  # exported as UNACKNOWLEDGED by the flush loop, not per message
         self.connected = threading.Event()
         self.producer = Producer(
             {
@@ -109,6 +129,8 @@ class Bridge:
         if settings.mqtt.username:
             self.client.username_pw_set(settings.mqtt.username, settings.mqtt.password)
         self.client.max_inflight_messages_set(1000)
+        # a bridge that dies must not leave the province paused (a pause also expires by itself)
+        self.client.will_set(FLOW_TOPIC, FlowSignal("go", "the bridge went away").encode(), qos=1, retain=True)
         self.client.reconnect_delay_set(0.2, 5)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -120,7 +142,7 @@ class Bridge:
         if getattr(reason, "is_failure", False):
             log.error("MQTT connection refused: %s", reason)
             return
-        client.subscribe([(topic, 1) for topic in bridge_subscriptions()])
+        client.subscribe([(topic, 1) for topic in bridge_subscriptions()] + [(BROKER_STORE_TOPIC, 0)])
         self.connected.set()
         log.info("connected to MQTT %s:%s", self.settings.mqtt.host, self.settings.mqtt.port)
 
@@ -130,20 +152,23 @@ class Bridge:
         with self._lock:
             self._generation += 1
             self._pending.clear()  # never produced: the broker re-delivers them
-            UNACKNOWLEDGED.set(0)
+            self._unacknowledged = 0
         self.connected.clear()
         log.warning("MQTT disconnected (%s); unacknowledged messages will be re-delivered", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == BROKER_STORE_TOPIC:
+            self._broker_messages = int(msg.payload) if msg.payload.isdigit() else None
+            return
         now = self.clock()
         verdict = self.gate.check(msg.topic, msg.payload, now=now)
         address = verdict.address if isinstance(verdict, Accepted) else parse_topic(msg.topic)
-        RECEIVED.labels(address.channel if address else "unknown").inc()
+        _received(address.channel if address else "unknown").inc()
         ack = msg.mid if msg.qos > 0 else 0
         with self._lock:
             self.stats.received += 1
             if ack:
-                UNACKNOWLEDGED.inc()
+                self._unacknowledged += 1
             generation = self._generation
             if isinstance(verdict, Rejected):
                 self.stats.rejected += 1
@@ -207,7 +232,7 @@ class Bridge:
             for mid in acks:
                 if mid:
                     self.client.ack(mid, 1)
-                    UNACKNOWLEDGED.dec()
+                    self._unacknowledged -= 1
             self.stats.acked += len(acks)
 
     def _flush_one(self, key: tuple[str, int], generation: int) -> None:
@@ -226,8 +251,44 @@ class Bridge:
             for key in due:
                 self._flush_one(key, self._generation)
             retry, self._retry = self._retry, []
+            UNACKNOWLEDGED.set(self._unacknowledged)
         for topic, key, value, acks, generation, partition in retry:
             self._produce(topic, key, value, acks, generation, partition)
+
+    # --- flow control ---
+
+    def steer_flow(self) -> FlowSignal | None:
+        """Publish pause or go when the backlog crosses a mark; renew a pause while it lasts."""
+        backlog = Backlog(self._broker_messages, self._kafka_records)
+        BROKER_BACKLOG.set(backlog.broker_messages or 0)
+        KAFKA_BACKLOG.set(backlog.kafka_records or 0)
+        now = self.clock()
+        signal = self.flow.update(backlog)
+        if signal is None and self.flow.state == "pause" and now - self._flow_published_at >= RENEW_EVERY_S:
+            signal = FlowSignal("pause", self.flow.describe(backlog))
+        if signal is None:
+            return None
+        if signal.state == "pause":
+            signal = FlowSignal("pause", signal.reason, until=now + PAUSE_TTL_S)
+            if self._told == "go":
+                FLOW_PAUSES.inc()
+                log.warning("telling publishers to pause: %s", signal.reason)
+        else:
+            log.info("telling publishers to go on: %s", signal.reason)
+        self._told = signal.state
+        FLOW_PAUSED.set(1 if signal.state == "pause" else 0)
+        self.client.publish(FLOW_TOPIC, signal.encode(), qos=1, retain=True)
+        self._flow_published_at = now
+        return signal
+
+    def _watch_kafka_lag(self, stop: threading.Event) -> None:
+        with GroupLag(self.settings.kafka_bootstrap, KafkaTopics.WORKER_GROUP, KafkaTopics.TELEMETRY) as lag:
+            while not stop.wait(1.0):
+                try:
+                    self._kafka_records = lag.records()
+                except KafkaException as exc:
+                    self._kafka_records = None
+                    log.warning("cannot read the workers' Kafka lag (%s)", exc)
 
     # --- lifetime ---
 
@@ -235,10 +296,18 @@ class Bridge:
         """Bridge until ``stop`` is set, then hand over everything received to Kafka and disconnect."""
         self.client.connect_async(self.settings.mqtt.host, self.settings.mqtt.port, keepalive=30)
         self.client.loop_start()
+        lag_watch = threading.Thread(target=self._watch_kafka_lag, args=(stop,), name="kafka-lag", daemon=True)
+        lag_watch.start()
+        steered_at = 0.0
         try:
             while not stop.wait(self.linger_s / 2):
                 self.flush()
                 self.producer.poll(0)
+                if time.monotonic() - steered_at >= 0.5 and self.connected.is_set():
+                    self.steer_flow()
+                    steered_at = time.monotonic()
+            if self._told == "pause":
+                self.client.publish(FLOW_TOPIC, FlowSignal("go", "the bridge stopped").encode(), qos=1, retain=True)
             self.flush(everything=True)
             self.producer.flush(10)
             self.producer.poll(0)

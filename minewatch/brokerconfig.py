@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from minewatch.registry import Registry
-from minewatch.topics import ROOT
+from minewatch.topics import BROKER_STORE_TOPIC, FLOW_TOPIC, ROOT
 
 BRIDGE_USER = "minewatch-bridge"
 DISPATCHER_USER = "minewatch-dispatcher"
@@ -63,6 +63,8 @@ def acl_text() -> str:
             f"topic read {mines}/+/telemetry/#",
             f"topic read {mines}/+/status/#",
             f"topic read {mines}/+/reports/#",
+            f"topic write {FLOW_TOPIC}",
+            f"topic read {BROKER_STORE_TOPIC}",
             "",
             f"user {DISPATCHER_USER}",
             f"topic write {mines}/+/alerts",
@@ -82,6 +84,8 @@ def acl_text() -> str:
             f"pattern write {mines}/%u/status/#",
             f"pattern write {mines}/%u/reports/#",
             f"pattern read {mines}/%u/alerts",
+            "# every client: the flow-control signal (ingest/flow.py)",
+            f"pattern read {FLOW_TOPIC}",
             "",
         ]
     )
@@ -212,6 +216,7 @@ def mosquitto_conf(
         "max_queued_messages 0",
         "max_queued_bytes 1073741824",
         "max_packet_size 1048576",
+        "sys_interval 1",  # the bridge's flow control reads the broker's backlog from $SYS each second
         "log_type error",
         "log_type warning",
         "log_type notice",

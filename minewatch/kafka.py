@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from confluent_kafka import TopicCollection
+from confluent_kafka import Consumer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -41,8 +41,6 @@ def topic_ids(bootstrap: str, names: tuple[str, ...], timeout_s: float = 15.0) -
 
 def high_watermarks(bootstrap: str, topic: str, timeout_s: float = 5.0) -> dict[int, int]:
     """The next offset to be written in each partition of ``topic`` (its high watermark)."""
-    from confluent_kafka import Consumer, TopicPartition
-
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "minewatch-lag-probe", "enable.auto.commit": False}
     )
@@ -52,3 +50,38 @@ def high_watermarks(bootstrap: str, topic: str, timeout_s: float = 5.0) -> dict[
         return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1] for p in partitions}
     finally:
         consumer.close()
+
+
+class GroupLag:
+    """How many records of ``topic`` a consumer group has not committed yet: one long-lived
+    client that never joins the group (it only reads the group's committed offsets).
+
+    Use as a context manager; ``records()`` may be called as often as needed.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topic: str, timeout_s: float = 5.0) -> None:
+        self.bootstrap, self.group, self.topic, self.timeout_s = bootstrap, group, topic, timeout_s
+        self._consumer: Consumer | None = None
+
+    def __enter__(self) -> GroupLag:
+        self._consumer = Consumer(
+            {"bootstrap.servers": self.bootstrap, "group.id": self.group, "enable.auto.commit": False}
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+    def records(self) -> int:
+        """Records between each partition's committed offset (its start, if none) and its end."""
+        assert self._consumer is not None, "use GroupLag as a context manager"
+        metadata = self._consumer.list_topics(self.topic, timeout=self.timeout_s)
+        partitions = [TopicPartition(self.topic, p) for p in sorted(metadata.topics[self.topic].partitions)]
+        committed = self._consumer.committed(partitions, timeout=self.timeout_s)
+        behind = 0
+        for tp in committed:
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, tp.partition), self.timeout_s)
+            behind += high - (tp.offset if tp.offset >= 0 else low)
+        return behind

@@ -8,6 +8,7 @@ binds a mine to its own subtree with ``pattern write minewatch/v1/mines/%u/#``):
     minewatch/v1/mines/{mine_id}/reports/{period_kind}           mine -> minewatch, QoS 1
     minewatch/v1/mines/{mine_id}/alerts                          minewatch -> mine, QoS 1
     minewatch/v1/alerts/{level}/{area_code}                      minewatch -> bureaus and platform
+    minewatch/v1/flow                                            minewatch -> publishers, retained (ingest/flow.py)
 
 ``kind`` is one of :data:`TELEMETRY_KINDS`; it selects the JSON Schema the payload must meet.
 
@@ -38,6 +39,8 @@ BRIDGE_FILTERS = (
     f"{ROOT}/mines/+/status/#",
     f"{ROOT}/mines/+/reports/#",
 )
+FLOW_TOPIC = f"{ROOT}/flow"
+BROKER_STORE_TOPIC = "$SYS/broker/store/messages/count"  # Mosquitto: messages it holds (queued + retained)
 
 
 class KafkaTopics:
@@ -49,6 +52,7 @@ class KafkaTopics:
     DEAD_LETTER = "minewatch.deadletter.v1"  # every rejected message with its reason
 
     ALL = (TELEMETRY, STATUS, REPORTS, DEAD_LETTER)
+    WORKER_GROUP = "minewatch"  # the Faust app id, which is its consumer group
 
 
 class TopicAddress(NamedTuple):

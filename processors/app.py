@@ -85,7 +85,7 @@ def _consumer_with_short_fetch_wait(self: aiokafka.AIOKafkaConsumer, *topics: st
 aiokafka.AIOKafkaConsumer.__init__ = _consumer_with_short_fetch_wait  # type: ignore[method-assign]
 
 app = faust.App(
-    "minewatch",
+    KafkaTopics.WORKER_GROUP,
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
     topic_partitions=settings.kafka_partitions,

@@ -253,15 +253,16 @@ class _SeriesChecks:
         )
 
     def update(self, r: Reading) -> list[Finding]:
-        found = self.range.update(r.t, r.value, r.flag)
-        if r.flag != "N" or r.value is None:
+        t, value, flag = r.t, r.value, r.flag
+        found = self.range.update(t, value, flag)
+        if flag != "N" or value is None:
             return found
-        value = float(r.value)
-        found += self.impossible.update(r.t, value)
+        value = float(value)
+        found += self.impossible.update(t, value)
         if self.constant is not None:
-            found += self.constant.update(r.t, value)
+            found += self.constant.update(t, value)
         if self.jump is not None:
-            found += self.jump.update(r.t, value)
+            found += self.jump.update(t, value)
         return found
 
 
@@ -290,7 +291,9 @@ class QualityMonitor:
             checks = self._series.get(key)
             if checks is None:
                 checks = self._series[key] = _SeriesChecks(self.settings, r.parameter, self.ranges.get(key))
-            found.extend(QualityFinding(r.mine_id, r.station_id, r.parameter, f) for f in checks.update(r))
+            series_found = checks.update(r)
+            if series_found:
+                found.extend(QualityFinding(r.mine_id, r.station_id, r.parameter, f) for f in series_found)
             if self.track_offline:
                 station = f"{r.mine_id}/{r.station_id}"
                 found.extend(

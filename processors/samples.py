@@ -33,7 +33,7 @@ MinuteValue(n_samples=2, n_valid=1, total=40.0, minimum=40.0, maximum=40.0)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -109,6 +109,7 @@ class StationRules:
     units: Mapping[str, str]
     references: Mapping[str, tuple[float | None, ...]]
     kind: str = "wastewater"
+    _limits_of: dict[tuple[str, str], tuple[Limit, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def tracks_slope(self) -> bool:
@@ -144,11 +145,15 @@ class StationRules:
         ]
 
     def limits_of(self, series: SeriesKey) -> tuple[Limit, ...]:
-        return tuple(
-            limit
-            for limit in self.limits.get(series.parameter, ())
-            if reference_label(limit.reference_o2) == series.reference
-        )
+        key = (series.parameter, series.reference)
+        found = self._limits_of.get(key)
+        if found is None:  # asked for every stored minute: worked out once per parameter and reference
+            found = self._limits_of[key] = tuple(
+                limit
+                for limit in self.limits.get(series.parameter, ())
+                if reference_label(limit.reference_o2) == series.reference
+            )
+        return found
 
 
 def rules_for_registry(registry: Registry, book: LimitBook) -> dict[tuple[str, str], StationRules]:

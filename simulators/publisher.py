@@ -1,4 +1,9 @@
-"""Publish simulated telemetry over MQTT (QoS 1) and count what the broker acknowledged."""
+"""Publish simulated telemetry over MQTT (QoS 1) and count what the broker acknowledged.
+
+The publisher obeys minewatch's flow control (:mod:`ingest.flow`) as a mine's data logger
+should: while the retained signal on :data:`minewatch.topics.FLOW_TOPIC` says pause, ``publish``
+holds on to its message and waits for go.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from collections.abc import Callable
 import orjson
 import paho.mqtt.client as mqtt
 
+from ingest.flow import FlowSignal
 from minewatch.settings import MqttEndpoint
+from minewatch.topics import FLOW_TOPIC
 from simulators.telemetry import TelemetrySimulator
 
 
@@ -34,12 +41,15 @@ class Publisher:
         # Bounded so paho's queue stays small and packet ids (16 bit) are never reused while in flight.
         self.max_outstanding = max_outstanding
         self.connected = threading.Event()
+        self.flow = FlowSignal("go", "no signal yet")
+        self.paused_s = 0.0  # time publish() waited for minewatch's go
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
         if endpoint.username:
             self.client.username_pw_set(endpoint.username, endpoint.password)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.on_publish = self._on_publish
-        self.client.on_connect = lambda *a: self.connected.set()
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_flow
 
     def __enter__(self) -> Publisher:
         self.client.connect(self.endpoint.host, self.endpoint.port, keepalive=30)
@@ -51,6 +61,13 @@ class Publisher:
     def __exit__(self, *exc: object) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, *args: object) -> None:
+        client.subscribe(FLOW_TOPIC, qos=0)
+        self.connected.set()
+
+    def _on_flow(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self.flow = FlowSignal.decode(msg.payload)
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object) -> None:
         with self._lock:
@@ -66,7 +83,13 @@ class Publisher:
         self.published_readings += readings
 
     def publish(self, topic: str, payload: bytes, readings: int) -> None:
-        """Publish QoS 1; blocks while ``max_outstanding`` messages await the broker's PUBACK."""
+        """Publish QoS 1; blocks while minewatch says pause, and while ``max_outstanding`` messages
+        await the broker's PUBACK."""
+        if self.flow.paused(time.time()):
+            began = time.monotonic()
+            while self.flow.paused(time.time()):
+                time.sleep(0.05)
+            self.paused_s += time.monotonic() - began
         with self._lock:
             self._lock.wait_for(lambda: len(self._in_flight) < self.max_outstanding, timeout=30)
         info = self.client.publish(topic, payload, qos=1)

@@ -53,6 +53,7 @@ from processors.samples import (
 from processors.slope.intervals import interval_start
 from processors.slope.settings import SlopeSettings
 from processors.windows import CST, SECONDS, AveragingRules, judge_window
+from storage.arrays import bool_array, number_array, text_array
 
 SLOPE_INTERVAL_S = SlopeSettings.load().interval_s
 
@@ -344,15 +345,15 @@ class ReadingWriter:
                 " SELECT m, s, to_timestamp(t), now() FROM unnest(%s::text[], %s::text[], %s::float8[]) AS x(m, s, t)"
                 " ON CONFLICT (mine_id, station_id) DO UPDATE"
                 " SET max_ts = GREATEST(station_watermarks.max_ts, EXCLUDED.max_ts), received_at = now()",
-                ([k[0] for k in keys], [k[1] for k in keys], [latest[k] for k in keys]),
+                (text_array(k[0] for k in keys), text_array(k[1] for k in keys), number_array(latest.values())),
             )
 
     async def _upsert_minutes(self, minutes: dict[tuple[SeriesKey, float], MinuteValue]) -> None:
-        cols: list[list[Any]] = [[] for _ in range(10)]
-        for (series, minute), a in minutes.items():
-            values = (*series, minute, a.n_samples, a.n_valid, a.total, a.minimum, a.maximum)
-            for col, value in zip(cols, values, strict=True):
-                col.append(value)
+        keys = list(minutes)
+        aggregates = list(minutes.values())
+        cols = [text_array(k[0][i] for k in keys) for i in range(4)]
+        cols.append(number_array(k[1] for k in keys))
+        cols += [number_array(getattr(a, name) for a in aggregates) for name in _AGGREGATE_FIELDS]
         await self.conn.execute(
             "INSERT INTO minute_values (mine_id, station_id, parameter, reference, minute, n_samples, n_valid,"
             " total, minimum, maximum) SELECT m, s, p, r, to_timestamp(t), n, v, tot, lo, hi FROM unnest("
@@ -378,17 +379,24 @@ class ReadingWriter:
             if rules.tracks_slope:  # the point (or rain gauge) as a whole is assessed per interval
                 point = SeriesKey(series.mine_id, series.station_id, "", "")
                 pending.setdefault((point, "slope", interval_start(minute, SLOPE_INTERVAL_S)), False)
-        cols: list[list[Any]] = [[] for _ in range(8)]
-        for (series, kind, start), urgent in pending.items():
-            end = start + SECONDS.get(kind, SLOPE_INTERVAL_S)
-            for col, value in zip(cols, (*series, kind, start, end, urgent), strict=True):
-                col.append(value)
+        keys = list(pending)
+        cols = [text_array(k[0][i] for k in keys) for i in range(4)]
+        cols += [
+            text_array(k[1] for k in keys),
+            number_array(k[2] for k in keys),
+            number_array(start + SECONDS.get(kind, SLOPE_INTERVAL_S) for _, kind, start in keys),
+            bool_array(pending.values()),
+        ]
         await self.conn.execute(
             "INSERT INTO pending_windows (mine_id, station_id, parameter, reference, kind, window_start, window_end,"
             " urgent) SELECT m, s, p, r, k, to_timestamp(a), to_timestamp(b), u FROM unnest(%s::text[], %s::text[],"
             " %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[], %s::bool[]) AS x(m, s, p, r, k, a, b, u)"
             " ON CONFLICT (mine_id, station_id, parameter, reference, kind, window_start) DO UPDATE"
-            " SET marked_at = clock_timestamp(), urgent = pending_windows.urgent OR EXCLUDED.urgent",
+            " SET marked_at = clock_timestamp(), urgent = pending_windows.urgent OR EXCLUDED.urgent"
+            # marked_at only steers max_wait (minutes): a window marked less than a second ago is
+            # left as it is, which spares PostgreSQL a new row version per window per batch
+            " WHERE EXCLUDED.urgent > pending_windows.urgent"
+            " OR pending_windows.marked_at < clock_timestamp() - interval '1 second'",
             cols,
         )
 
@@ -406,10 +414,10 @@ class ReadingWriter:
             " updated_at = now()",
             (
                 self.consumer,
-                [k[0] for k in keys],
-                [self.topic_ids.get(k[0], "") for k in keys],
-                [k[1] for k in keys],
-                [latest[k] for k in keys],
+                text_array(k[0] for k in keys),
+                text_array(self.topic_ids.get(k[0], "") for k in keys),
+                number_array(k[1] for k in keys),
+                number_array(latest.values()),
             ),
         )
 
@@ -425,3 +433,4 @@ def _exceeds_now(rules: StationRules, series: SeriesKey, minute: float, aggregat
 
 
 _INSTANT = AveragingRules()
+_AGGREGATE_FIELDS = ("n_samples", "n_valid", "total", "minimum", "maximum")
