@@ -9,8 +9,9 @@ Topics, agents and timers are declared here, plainly; the work is done by pure c
 * ``store_readings`` writes readings, their minute aggregates, the windows now pending
   judgement and each station's watermark, in one transaction per batch, then runs the
   data-quality checks on the same readings;
-* the ``judge_windows`` timer judges the windows that are due and keeps verdicts, exceedance
-  episodes and their alerts in step (all its state is in the database);
+* the ``judge_continually`` task judges the windows that are due and keeps verdicts, exceedance
+  episodes and their alerts in step (all its state is in the database), every half second and
+  at once when a write marked a window urgent;
 * the ``watch_offline`` timer finds stations that went silent (a silent station sends nothing
   to react to);
 * the other agents store device status, self-reports and dead letters.
@@ -28,6 +29,7 @@ Run it with ``minewatch worker``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -150,6 +152,7 @@ CONSUMER_LAG = Gauge(
 WORKER_ERRORS = Counter("minewatch_worker_task_errors_total", "Timer runs that failed (and were retried)", ["task"])
 
 T = TypeVar("T")
+URGENT_WINDOWS = asyncio.Event()  # set by the storing agent, awaited by the judge
 
 
 class Runtime:
@@ -282,6 +285,8 @@ async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord])
         if result.conflicts:
             conflicts.append((batch, result))
         WRITE_SECONDS.observe(time.perf_counter() - started)
+        if result.urgent_windows:
+            URGENT_WINDOWS.set()  # an instantaneous limit is exceeded: judge now, not at the next tick
         WRITE_BATCH_ROWS.observe(result.rows)
         READINGS_STORED.inc(result.rows)
         RECORDS_REPLAYED.inc(result.skipped_records)
@@ -383,7 +388,16 @@ def guarded(task: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]
     return run
 
 
-@app.timer(interval=JUDGE_EVERY_S)
+@app.task
+async def judge_continually() -> None:
+    """Judge every ``JUDGE_EVERY_S``, and at once when a write marked an urgent window."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(URGENT_WINDOWS.wait(), JUDGE_EVERY_S)
+        URGENT_WINDOWS.clear()
+        await judge_windows()
+
+
 @guarded
 async def judge_windows() -> None:
     """Judge the averaging windows that are due; keep verdicts and exceedances up to date."""

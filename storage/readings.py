@@ -94,6 +94,7 @@ class WriteResult:
     skipped_records: int  # records at or below the committed offset (replays)
     duplicates: int  # rows that were already stored (re-sent messages)
     conflicts: tuple[Conflict, ...] = ()  # duplicates whose content differs from what is stored
+    urgent_windows: int = 0  # windows marked urgent: an instantaneous limit already exceeded
 
 
 def _escape(text: str) -> str:
@@ -270,9 +271,11 @@ class ReadingWriter:
                     for record in fresh
                     for r in (record.readings if record.readings is not None else readings_of_batch(record.batch))
                 ]
-                await self._bookkeep(batch_readings if stored is None else stored, batch_readings)
+                urgent = await self._bookkeep(batch_readings if stored is None else stored, batch_readings)
+            else:
+                urgent = 0
             await self._advance(records)
-        return WriteResult(rows, len(records) - len(fresh), duplicates, tuple(conflicts))
+        return WriteResult(rows, len(records) - len(fresh), duplicates, tuple(conflicts), urgent)
 
     async def skip(self, records: list[SourceRecord]) -> None:
         """Mark ``records`` as handled without storing them (they went to the dead-letter topic)."""
@@ -325,14 +328,16 @@ class ReadingWriter:
         log.info("batch met %d already-stored readings; stored the other %d", staged - len(stored), len(stored))
         return len(stored), staged - len(stored), stored, conflicts
 
-    async def _bookkeep(self, stored: list[Reading], batch: list[Reading]) -> None:
-        """Minute aggregates, pending windows and watermarks for the rows just stored."""
+    async def _bookkeep(self, stored: list[Reading], batch: list[Reading]) -> int:
+        """Minute aggregates, pending windows and watermarks for the rows just stored; the number
+        of windows marked urgent."""
         assert self.rules is not None
         o2_at = {(r.mine_id, r.station_id, r.t): r for r in batch if r.parameter == O2}
         minutes = aggregate_minutes(stored, self.rules, o2_at)
+        urgent = 0
         if minutes:
             await self._upsert_minutes(minutes)
-            await self._mark_pending(minutes)
+            urgent = await self._mark_pending(minutes)
         latest: dict[tuple[str, str], float] = {}
         for r in stored:
             key = (r.mine_id, r.station_id)
@@ -347,6 +352,7 @@ class ReadingWriter:
                 " SET max_ts = GREATEST(station_watermarks.max_ts, EXCLUDED.max_ts), received_at = now()",
                 (text_array(k[0] for k in keys), text_array(k[1] for k in keys), number_array(latest.values())),
             )
+        return urgent
 
     async def _upsert_minutes(self, minutes: dict[tuple[SeriesKey, float], MinuteValue]) -> None:
         keys = list(minutes)
@@ -368,7 +374,7 @@ class ReadingWriter:
             cols,
         )
 
-    async def _mark_pending(self, minutes: dict[tuple[SeriesKey, float], MinuteValue]) -> None:
+    async def _mark_pending(self, minutes: dict[tuple[SeriesKey, float], MinuteValue]) -> int:
         assert self.rules is not None
         pending: dict[tuple[SeriesKey, str, float], bool] = {}
         for (series, minute), aggregate in minutes.items():
@@ -399,6 +405,7 @@ class ReadingWriter:
             " OR pending_windows.marked_at < clock_timestamp() - interval '1 second'",
             cols,
         )
+        return sum(pending.values())
 
     async def _advance(self, records: list[SourceRecord]) -> None:
         latest: dict[tuple[str, int], int] = {}

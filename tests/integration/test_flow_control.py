@@ -8,6 +8,7 @@ import threading
 import time
 
 import orjson
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
@@ -87,3 +88,19 @@ def test_publishers_pause_while_the_backlog_is_high_and_their_data_arrive_after_
     finally:
         stop.set()
         running.join(20)
+        _end_session(services, "minewatch-bridge-flow-test")
+
+
+def _end_session(services: Services, client_id: str) -> None:
+    """Discard the persistent session of a bridge that is gone: Mosquitto would otherwise go on
+    giving it its share of the shared subscription, and the rest of the suite would miss those."""
+    endpoint = services.mqtt_endpoint(BRIDGE_USER)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.username_pw_set(endpoint.username, endpoint.password)
+    client.connect(endpoint.host, endpoint.port)
+    client.loop_start()
+    try:
+        eventually(client.is_connected, timeout=10, what="the session discarded")
+    finally:
+        client.disconnect()
+        client.loop_stop()

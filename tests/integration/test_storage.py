@@ -147,3 +147,31 @@ def test_hourly_and_daily_aggregates_and_retention_on_plain_postgresql(fresh_db)
     assert prune(fresh_db, "3 years") == 1
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 24
+
+
+def test_a_write_says_how_many_windows_it_marked_urgent(fresh_db):
+    """Urgent = an instantaneous limit already exceeded: the worker wakes the judge for it at once."""
+    from processors.limits import LimitBook
+    from processors.samples import rules_for_registry
+    from simulators.telemetry import exceedance_target
+    from tests.conftest import registry_for_tests
+
+    registry = registry_for_tests()
+    target = exceedance_target(registry, 0.0, 0.0, "w01001", "instantaneous", 1.1)
+    rules = rules_for_registry(registry, LimitBook.load())
+
+    def ph(offset: int, value: float, ts: str) -> SourceRecord:
+        reading = {"parameter": "w01001", "value": value, "unit": "dimensionless", "flag": "N"}
+        message = {"mine_id": target.mine_id, "station_id": target.station_id, "ts": ts, "readings": [reading]}
+        return SourceRecord("telemetry", 0, offset, {"received_at": 1795665600.0, "messages": [message]})
+
+    async def write_with_rules(records: list[SourceRecord]):
+        async with await psycopg.AsyncConnection.connect(fresh_db, autocommit=True) as conn:
+            return await ReadingWriter(conn, IDS, rules=rules).write(records)
+
+    assert asyncio.run(write_with_rules([ph(0, 7.2, "2026-11-26T12:00:00+08:00")])).urgent_windows == 0
+    exceeding = asyncio.run(write_with_rules([ph(1, 12.5, "2026-11-26T12:01:00+08:00")]))
+    assert exceeding.urgent_windows >= 1
+    with psycopg.connect(fresh_db) as conn:
+        urgent = conn.execute("SELECT count(*) FROM pending_windows WHERE urgent").fetchone()[0]
+    assert urgent == exceeding.urgent_windows
