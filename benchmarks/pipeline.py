@@ -177,11 +177,10 @@ def publish_load(
         began = time.monotonic()
         sent = 0
         while time.monotonic() - began < duration_s:
-            if interval:
-                ahead = began + sent * interval - time.monotonic()
-                if ahead > 0.002:
-                    publisher.flush()
-                    publisher.read_acknowledgements(timeout=ahead)  # read acknowledgements while waiting
+            # ahead of the rate: read acknowledgements while waiting (they end a wait early)
+            while interval and (ahead := began + sent * interval - time.monotonic()) > 0.002:
+                publisher.flush()
+                publisher.read_acknowledgements(timeout=ahead)
             index = sent % len(load)
             publisher.publish(topics[index], message(load[index], clocks[index], readings_per_message, sent))
             clocks[index] += steps[index]
