@@ -16,6 +16,7 @@ b'\\xc1\\x02'
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import time
@@ -72,11 +73,12 @@ def publish_packet(topic: str, payload: bytes, packet_id: int) -> bytes:
     return b"\x32" + remaining_length(len(head) + 2 + len(payload)) + head + struct.pack("!H", packet_id) + payload
 
 
-def _packet_end(data: bytes, at: int) -> int | None:
-    """Where the packet starting at ``at`` ends, or None if ``data`` does not hold all of it yet.
+def _packet_bounds(data: bytes, at: int) -> tuple[int, int] | None:
+    """Where the body of the packet starting at ``at`` begins and where the packet ends, or None
+    if ``data`` does not hold all of it yet.
 
-    >>> _packet_end(b"\\x40\\x02\\x00\\x01\\x40", 0), _packet_end(b"\\x40\\x02\\x00\\x01\\x40", 4)
-    (4, None)
+    >>> _packet_bounds(b"\\x40\\x02\\x00\\x01\\x40", 0), _packet_bounds(b"\\x40\\x02\\x00\\x01\\x40", 4)
+    ((2, 4), None)
     """
     length, multiplier, pos = 0, 1, at + 1
     while pos < len(data):
@@ -85,16 +87,8 @@ def _packet_end(data: bytes, at: int) -> int | None:
         multiplier *= 128
         pos += 1
         if not digit & 0x80:
-            return pos + length if pos + length <= len(data) else None
+            return (pos, pos + length) if pos + length <= len(data) else None
     return None
-
-
-def _body_length(data: bytes, at: int, end: int) -> int:
-    """The length of the packet's body (after its fixed header) for a packet at ``at`` ending at ``end``."""
-    pos = at + 1
-    while data[pos] & 0x80:
-        pos += 1
-    return end - pos - 1
 
 
 class QoS1Publisher:
@@ -196,27 +190,23 @@ class QoS1Publisher:
     def read_acknowledgements(self, timeout: float) -> int:
         """Count the PUBACKs that arrived (waiting up to ``timeout`` for the first); the new count."""
         assert self._sock is not None
-        self._sock.settimeout(timeout if timeout > 0 else None)
-        try:
-            chunk = self._sock.recv(1 << 16) if timeout > 0 else self._sock.recv(1 << 16, socket.MSG_DONTWAIT)
-        except (BlockingIOError, TimeoutError):
+        if not select.select([self._sock], [], [], timeout)[0]:
             return 0
-        finally:
-            self._sock.settimeout(None)
+        chunk = self._sock.recv(1 << 16)
         if not chunk:
             raise ConnectionError("the broker closed the connection")
         data = self._incoming + chunk
         count, at = 0, 0
-        while (packet := _packet_end(data, at)) is not None:
+        while (bounds := _packet_bounds(data, at)) is not None:
+            body, end = bounds
             kind = data[at] >> 4
             if kind == PUBACK >> 4:
                 count += 1
             elif kind == PUBLISH >> 4:  # the flow signal (subscribed at QoS 0: no packet id)
-                body = data[packet - _body_length(data, at, packet) : packet]
-                topic_end = 2 + struct.unpack_from("!H", body)[0]
-                if body[2:topic_end].decode() == self.flow_topic:
-                    self.flow = FlowSignal.decode(body[topic_end:])
-            at = packet
+                topic_end = body + 2 + struct.unpack_from("!H", data, body)[0]
+                if data[body + 2 : topic_end].decode() == self.flow_topic:
+                    self.flow = FlowSignal.decode(data[topic_end:end])
+            at = end
         self._incoming = data[at:]
         self.acknowledged += count
         return count

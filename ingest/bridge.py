@@ -32,7 +32,7 @@ import paho.mqtt.client as mqtt
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter, Gauge
 
-from ingest.flow import PAUSE_TTL_S, RENEW_EVERY_S, Backlog, FlowControl, FlowSignal, FlowState
+from ingest.flow import Backlog, FlowControl, FlowSignal
 from ingest.validation import Accepted, Gatekeeper, Rejected
 from minewatch.kafka import GroupLag
 from minewatch.records import dead_letter, partition_of, telemetry_batch
@@ -92,8 +92,6 @@ class Bridge:
     ) -> None:
         self.settings = settings
         self.flow = flow or FlowControl()
-        self._flow_published_at = 0.0
-        self._told: FlowState = "go"
         self._broker_messages: int | None = None
         self._kafka_records: int | None = None
         self.gate = Gatekeeper(registry)
@@ -258,27 +256,22 @@ class Bridge:
     # --- flow control ---
 
     def steer_flow(self) -> FlowSignal | None:
-        """Publish pause or go when the backlog crosses a mark; renew a pause while it lasts."""
+        """Publish what flow control says now: pause or go when the backlog crosses a mark, and a
+        pause again while it lasts."""
         backlog = Backlog(self._broker_messages, self._kafka_records)
         BROKER_BACKLOG.set(backlog.broker_messages or 0)
         KAFKA_BACKLOG.set(backlog.kafka_records or 0)
-        now = self.clock()
-        signal = self.flow.update(backlog)
-        if signal is None and self.flow.state == "pause" and now - self._flow_published_at >= RENEW_EVERY_S:
-            signal = FlowSignal("pause", self.flow.describe(backlog))
+        was = self.flow.state
+        signal = self.flow.update(backlog, self.clock())
         if signal is None:
             return None
-        if signal.state == "pause":
-            signal = FlowSignal("pause", signal.reason, until=now + PAUSE_TTL_S)
-            if self._told == "go":
-                FLOW_PAUSES.inc()
-                log.warning("telling publishers to pause: %s", signal.reason)
-        else:
+        if signal.state == "pause" and was == "go":
+            FLOW_PAUSES.inc()
+            log.warning("telling publishers to pause: %s", signal.reason)
+        elif signal.state == "go":
             log.info("telling publishers to go on: %s", signal.reason)
-        self._told = signal.state
         FLOW_PAUSED.set(1 if signal.state == "pause" else 0)
         self.client.publish(FLOW_TOPIC, signal.encode(), qos=1, retain=True)
-        self._flow_published_at = now
         return signal
 
     def _watch_kafka_lag(self, stop: threading.Event) -> None:
@@ -306,7 +299,7 @@ class Bridge:
                 if time.monotonic() - steered_at >= 0.5 and self.connected.is_set():
                     self.steer_flow()
                     steered_at = time.monotonic()
-            if self._told == "pause":
+            if self.flow.state == "pause":
                 self.client.publish(FLOW_TOPIC, FlowSignal("go", "the bridge stopped").encode(), qos=1, retain=True)
             self.flush(everything=True)
             self.producer.flush(10)

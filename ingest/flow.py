@@ -20,11 +20,14 @@ carries ``until``: the bridge renews it while the backlog lasts, and a publisher
 pause that was not renewed as over, so a bridge that died cannot silence the province.
 
 >>> flow = FlowControl(high_messages=100, low_messages=10, high_records=50, low_records=5)
->>> flow.update(Backlog(broker_messages=20, kafka_records=3))
->>> flow.update(Backlog(broker_messages=150, kafka_records=3)).state
-'pause'
->>> flow.update(Backlog(broker_messages=40, kafka_records=3))      # between the marks: still paused
->>> flow.update(Backlog(broker_messages=8, kafka_records=4)).state
+>>> flow.update(Backlog(broker_messages=20, kafka_records=3), now=0.0)
+>>> pause = flow.update(Backlog(broker_messages=150, kafka_records=3), now=1.0)
+>>> pause.state, pause.until, pause.reason[:32]
+('pause', 16.0, 'MQTT broker holds 150 messages (')
+>>> flow.update(Backlog(broker_messages=40, kafka_records=3), now=2.0)      # between the marks: still paused
+>>> flow.update(Backlog(broker_messages=40, kafka_records=3), now=6.0).until  # ... and the pause renewed
+21.0
+>>> flow.update(Backlog(broker_messages=8, kafka_records=4), now=7.0).state
 'go'
 >>> signal = FlowSignal.decode(FlowSignal("pause", "the broker holds 150 messages", until=1000.0).encode())
 >>> signal.paused(now=999.0), signal.paused(now=1001.0)
@@ -96,24 +99,31 @@ class FlowControl:
         low_messages: int = 5_000,
         high_records: int = 1_000,
         low_records: int = 300,
+        pause_ttl_s: float = PAUSE_TTL_S,
+        renew_every_s: float = RENEW_EVERY_S,
     ) -> None:
         if not (low_messages < high_messages and low_records < high_records):
             raise ValueError("each low mark must be below its high mark")
         self.high_messages, self.low_messages = high_messages, low_messages
         self.high_records, self.low_records = high_records, low_records
+        self.pause_ttl_s, self.renew_every_s = pause_ttl_s, renew_every_s
         self.state: FlowState = "go"
+        self._paused_at = float("-inf")  # when the current pause was last sent
 
-    def update(self, backlog: Backlog) -> FlowSignal | None:
-        """The new signal when the state changes, else None."""
+    def update(self, backlog: Backlog, now: float) -> FlowSignal | None:
+        """The signal to publish at ``now``, if any: when the state changes, and every
+        ``renew_every_s`` while paused (each pause lasting ``pause_ttl_s`` from when it is sent)."""
         messages = backlog.broker_messages or 0
         records = backlog.kafka_records or 0
         if self.state == "go" and (messages >= self.high_messages or records >= self.high_records):
             self.state = "pause"
-            return FlowSignal("pause", self.describe(backlog))
-        if self.state == "pause" and messages <= self.low_messages and records <= self.low_records:
+        elif self.state == "pause" and messages <= self.low_messages and records <= self.low_records:
             self.state = "go"
             return FlowSignal("go", self.describe(backlog))
-        return None
+        elif self.state == "go" or now - self._paused_at < self.renew_every_s:
+            return None
+        self._paused_at = now
+        return FlowSignal("pause", self.describe(backlog), until=now + self.pause_ttl_s)
 
     def describe(self, backlog: Backlog) -> str:
         """The backlog in words, for the signal's reason and the log."""

@@ -41,27 +41,22 @@ def topic_ids(bootstrap: str, names: tuple[str, ...], timeout_s: float = 15.0) -
 
 def high_watermarks(bootstrap: str, topic: str, timeout_s: float = 5.0) -> dict[int, int]:
     """The next offset to be written in each partition of ``topic`` (its high watermark)."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "minewatch-lag-probe", "enable.auto.commit": False}
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout_s)
-        partitions = sorted(metadata.topics[topic].partitions)
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1] for p in partitions}
-    finally:
-        consumer.close()
+    with GroupLag(bootstrap, "minewatch-lag-probe", topic, timeout_s) as probe:
+        return {partition: high for partition, (_, high) in probe.watermarks().items()}
 
 
 class GroupLag:
     """How many records of ``topic`` a consumer group has not committed yet: one long-lived
     client that never joins the group (it only reads the group's committed offsets).
 
-    Use as a context manager; ``records()`` may be called as often as needed.
+    Use as a context manager; ``records()`` may be called as often as needed (the topic's
+    partitions are read once: minewatch creates its topics with a fixed count).
     """
 
     def __init__(self, bootstrap: str, group: str, topic: str, timeout_s: float = 5.0) -> None:
         self.bootstrap, self.group, self.topic, self.timeout_s = bootstrap, group, topic, timeout_s
         self._consumer: Consumer | None = None
+        self._partitions: list[TopicPartition] = []
 
     def __enter__(self) -> GroupLag:
         self._consumer = Consumer(
@@ -74,14 +69,19 @@ class GroupLag:
             self._consumer.close()
             self._consumer = None
 
+    def _client(self) -> Consumer:
+        assert self._consumer is not None, "use GroupLag as a context manager"
+        if not self._partitions:
+            metadata = self._consumer.list_topics(self.topic, timeout=self.timeout_s)
+            self._partitions = [TopicPartition(self.topic, p) for p in sorted(metadata.topics[self.topic].partitions)]
+        return self._consumer
+
+    def watermarks(self) -> dict[int, tuple[int, int]]:
+        """Each partition's first offset and the next offset to be written."""
+        consumer = self._client()
+        return {tp.partition: consumer.get_watermark_offsets(tp, timeout=self.timeout_s) for tp in self._partitions}
+
     def records(self) -> int:
         """Records between each partition's committed offset (its start, if none) and its end."""
-        assert self._consumer is not None, "use GroupLag as a context manager"
-        metadata = self._consumer.list_topics(self.topic, timeout=self.timeout_s)
-        partitions = [TopicPartition(self.topic, p) for p in sorted(metadata.topics[self.topic].partitions)]
-        committed = self._consumer.committed(partitions, timeout=self.timeout_s)
-        behind = 0
-        for tp in committed:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, tp.partition), self.timeout_s)
-            behind += high - (tp.offset if tp.offset >= 0 else low)
-        return behind
+        committed = {tp.partition: tp.offset for tp in self._client().committed(self._partitions, self.timeout_s)}
+        return sum(high - (committed[p] if committed[p] >= 0 else low) for p, (low, high) in self.watermarks().items())

@@ -265,6 +265,7 @@ class ReadingWriter:
                         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                         intervals,
                     )
+            urgent = 0
             if self.rules is not None and fresh:
                 batch_readings = [
                     r
@@ -272,8 +273,6 @@ class ReadingWriter:
                     for r in (record.readings if record.readings is not None else readings_of_batch(record.batch))
                 ]
                 urgent = await self._bookkeep(batch_readings if stored is None else stored, batch_readings)
-            else:
-                urgent = 0
             await self._advance(records)
         return WriteResult(rows, len(records) - len(fresh), duplicates, tuple(conflicts), urgent)
 

@@ -10,7 +10,7 @@ from ingest.flow import Backlog, FlowControl, FlowSignal
 def states(flow: FlowControl, backlogs: list[tuple[int | None, int | None]]) -> list[str | None]:
     out = []
     for messages, records in backlogs:
-        signal = flow.update(Backlog(messages, records))
+        signal = flow.update(Backlog(messages, records), now=0.0)
         out.append(signal.state if signal else None)
     return out
 
@@ -30,7 +30,7 @@ def test_a_backlog_that_cannot_be_measured_does_not_pause() -> None:
 
 def test_the_reason_names_both_backlogs_and_the_marks() -> None:
     flow = FlowControl(high_messages=20_000, low_messages=5_000, high_records=1_000, low_records=300)
-    signal = flow.update(Backlog(25_000, None))
+    signal = flow.update(Backlog(25_000, None), now=0.0)
     assert signal is not None
     assert signal.reason == (
         "MQTT broker holds 25,000 messages (pause at 20,000, go at 5,000); Kafka holds an unknown number of"
