@@ -408,6 +408,13 @@ def cmd_bench_slope(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_storage(args: argparse.Namespace) -> int:
+    from benchmarks.storage import main as bench
+
+    bench(args.db_url, args.mines, args.batch_messages, args.batches)
+    return 0
+
+
 def cmd_hj212_serve(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -725,6 +732,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=30, help="stable creeping points")
     p.add_argument("--days", type=float, default=30.0, help="days of each stable series")
     p.set_defaults(func=cmd_bench_slope)
+    p = bench.add_parser("storage", help="µs per reading PostgreSQL spends: indexes, and the writer's bookkeeping")
+    p.add_argument("--mines", type=int, default=800)
+    p.add_argument("--batch-messages", type=int, default=300, help="messages (10 readings each) per transaction")
+    p.add_argument("--batches", type=int, default=600, help="enough for each station's minutes to close")
+    p.add_argument(
+        "--db-url",
+        default=os.environ.get("MINEWATCH_DB_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL server to create a scratch database on",
+    )
+    p.set_defaults(func=cmd_bench_storage)
 
     p = sub.add_parser(
         "faults", help="fault drills: readings through a fresh stack while processes die and brokers stall"

@@ -60,6 +60,7 @@ from minewatch.topics import KafkaTopics
 from processors.episodes import Episode
 from processors.judge import JudgeTiming, WindowJudge
 from processors.limits import Limit, LimitBook
+from processors.open_minutes import OpenMinutes
 from processors.quality import QualityFinding, QualityMonitor, offline_watch
 from processors.samples import readings_of_batch, rules_for_registry
 from processors.slope.settings import SlopeSettings
@@ -117,6 +118,11 @@ EVALUATE_EVERY_S = 3600.0
 GAUGES_EVERY_S = 10.0
 SLOPES_EVERY_S = 2.0
 OFFLINE_EVERY_S = 10.0
+CLOSE_MINUTES_EVERY_S = 1.0
+# A minute held open longer than this (processing time) is written even if its station's data
+# have not passed its end: the station fell silent. Above 60 s + the judge's grace, so a station
+# reporting steadily has its minutes closed by event time, each written once.
+MAX_HOLD_S = 90.0
 
 READINGS_STORED = Counter("minewatch_readings_stored_total", "Readings written to the database")
 RECORDS_REPLAYED = Counter("minewatch_kafka_records_replayed_total", "Records skipped as already stored")
@@ -176,6 +182,8 @@ class Runtime:
         for mine in self.registry:  # a registered station that never reports is offline too
             for station in mine.stations.values():
                 self.offline.seen(f"{mine.id}/{station.id}", started)
+        self.open_minutes = OpenMinutes(JudgeTiming().grace["minute"].total_seconds(), MAX_HOLD_S)
+        self.open_minutes_lock = asyncio.Lock()  # a write and the closing timer take turns with them
         self.topic_ids: dict[str, str] | None = None
         self._connections: dict[str, psycopg.AsyncConnection] = {}
 
@@ -281,7 +289,8 @@ async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord])
 
     async def write(conn: psycopg.AsyncConnection, batch: list[SourceRecord]) -> None:
         started = time.perf_counter()
-        result = await ReadingWriter(conn, ids, rules=rt.rules).write(batch)
+        async with rt.open_minutes_lock:
+            result = await ReadingWriter(conn, ids, rules=rt.rules, open_minutes=rt.open_minutes).write(batch)
         if result.conflicts:
             conflicts.append((batch, result))
         WRITE_SECONDS.observe(time.perf_counter() - started)
@@ -409,6 +418,31 @@ async def judge_windows() -> None:
         if report.windows < rt.judge.timing.batch:
             return
         await asyncio.sleep(0)
+
+
+@app.timer(interval=CLOSE_MINUTES_EVERY_S)
+@guarded
+async def close_open_minutes() -> None:
+    """Write the open minutes of stations that fell silent (see processors/open_minutes.py)."""
+    rt = runtime()
+
+    async def close(conn: psycopg.AsyncConnection) -> int:
+        async with rt.open_minutes_lock:
+            writer = ReadingWriter(conn, await rt.kafka_topic_ids(), rules=rt.rules, open_minutes=rt.open_minutes)
+            return await writer.close_minutes(time.time())
+
+    await rt.durably("minutes", close)
+
+
+@app.on_partitions_revoked.connect
+async def forget_open_minutes(sender: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+    """Partitions move to another worker, which rebuilds their stations' open minutes from the
+    database; every station is forgotten here (and rebuilt at its next write), which is always
+    right and costs one query per station after a rare rebalance."""
+    if any(tp.topic == KafkaTopics.TELEMETRY for tp in revoked):
+        rt = runtime()
+        async with rt.open_minutes_lock:
+            rt.open_minutes.forget(rt.open_minutes.stations())
 
 
 @app.timer(interval=SLOPES_EVERY_S)

@@ -31,6 +31,7 @@ Aggregates built only from stored rows can never count a replay or a re-sent rea
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ import psycopg
 from psycopg import errors
 
 from processors.compliance import windows_of
+from processors.open_minutes import MinuteKey, OpenMinutes, Station
 from processors.samples import (
     O2,
     MinuteValue,
@@ -56,6 +58,7 @@ from processors.windows import CST, SECONDS, AveragingRules, judge_window
 from storage.arrays import bool_array, number_array, text_array
 
 SLOPE_INTERVAL_S = SlopeSettings.load().interval_s
+WATERMARK_EVERY_S = 5.0  # a station's watermark (when it was last heard from) is at most this old
 
 log = logging.getLogger(__name__)
 
@@ -236,17 +239,41 @@ class ReadingWriter:
         topic_ids: dict[str, str],
         consumer: str = "storage",
         rules: Mapping[tuple[str, str], StationRules] | None = None,
+        open_minutes: OpenMinutes | None = None,
     ) -> None:
         self.conn = conn
         self.topic_ids = topic_ids
         self.consumer = consumer
         self.rules = rules
+        self.open_minutes = open_minutes
 
     async def write(self, records: list[SourceRecord]) -> WriteResult:
+        """Store ``records`` (see the module docstring). With ``open_minutes``, the minutes of the
+        stored rows are added to them; if the write fails, the stations involved are forgotten
+        (their open minutes may hold rows that were not stored) and rebuilt at their next write."""
         if not records:
             return WriteResult(0, 0, 0)
+        try:
+            return await self._write(records)
+        except BaseException:
+            if self.open_minutes is not None:
+                self.open_minutes.forget(
+                    {(m["mine_id"], m["station_id"]) for record in records for m in record.batch["messages"]}
+                )
+            raise
+
+    async def _write(self, records: list[SourceRecord]) -> WriteResult:
         async with self.conn.transaction():
             fresh = await self._unseen(records)
+            if self.open_minutes is not None and self.rules is not None:  # before this batch's rows are in
+                await self._recover(
+                    {
+                        station
+                        for record in fresh
+                        for m in record.batch["messages"]
+                        if (station := (m["mine_id"], m["station_id"])) not in self.open_minutes
+                    }
+                )
             payload = copy_rows(fresh)
             conflicts: list[Conflict] = []
             try:
@@ -329,31 +356,121 @@ class ReadingWriter:
 
     async def _bookkeep(self, stored: list[Reading], batch: list[Reading]) -> int:
         """Minute aggregates, pending windows and watermarks for the rows just stored; the number
-        of windows marked urgent."""
+        of windows marked urgent. With open minutes, only late, urgent and closed minutes and due
+        watermarks are written; without, every minute and watermark the rows touch."""
         assert self.rules is not None
         o2_at = {(r.mine_id, r.station_id, r.t): r for r in batch if r.parameter == O2}
         minutes = aggregate_minutes(stored, self.rules, o2_at)
-        urgent = 0
-        if minutes:
-            await self._upsert_minutes(minutes)
-            urgent = await self._mark_pending(minutes)
-        latest: dict[tuple[str, str], float] = {}
+        latest: dict[Station, float] = {}
         for r in stored:
             key = (r.mine_id, r.station_id)
             if r.t > latest.get(key, float("-inf")):
                 latest[key] = r.t
-        if latest:
-            keys = list(latest)
-            await self.conn.execute(
-                "INSERT INTO station_watermarks (mine_id, station_id, max_ts, received_at)"
-                " SELECT m, s, to_timestamp(t), now() FROM unnest(%s::text[], %s::text[], %s::float8[]) AS x(m, s, t)"
-                " ON CONFLICT (mine_id, station_id) DO UPDATE"
-                " SET max_ts = GREATEST(station_watermarks.max_ts, EXCLUDED.max_ts), received_at = now()",
-                (text_array(k[0] for k in keys), text_array(k[1] for k in keys), number_array(latest.values())),
-            )
-        return urgent
+        held = self.open_minutes
+        if held is None:
+            urgent = {key for key, value in minutes.items() if _exceeds_now(self.rules, key, value)}
+            marked = await self._write_minutes(minutes, {}, urgent)
+            await self._write_watermarks([(station, t, None) for station, t in latest.items()])
+            return marked
+        now = time.time()
+        late = held.add(minutes, latest, now)
+        early: dict[MinuteKey, MinuteValue] = {}
+        for key in minutes:
+            if key not in late and (value := held.held(key)) is not None and _exceeds_now(self.rules, key, value):
+                early[key] = value
+        closed = held.closed(now, latest)
+        closed.update(early)
+        urgent = {key for key, value in late.items() if _exceeds_now(self.rules, key, value)} | set(early)
+        marked = await self._write_minutes(late, closed, urgent)
+        await self._write_watermarks(held.watermarks(now, WATERMARK_EVERY_S))
+        return marked
 
-    async def _upsert_minutes(self, minutes: dict[tuple[SeriesKey, float], MinuteValue]) -> None:
+    async def close_minutes(self, now: float) -> int:
+        """Write the open minutes that closed without new data (a station fell silent) and the
+        watermarks due; the number of minutes written."""
+        held = self.open_minutes
+        assert held is not None
+        closed: dict[MinuteKey, MinuteValue] = {}
+        marks: list[tuple[Station, float, float | None]] = []
+        try:
+            async with self.conn.transaction():
+                closed = held.closed(now)
+                await self._write_minutes({}, closed, set())
+                marks = list(held.watermarks(now, WATERMARK_EVERY_S))
+                await self._write_watermarks(marks)
+        except BaseException:  # what was taken out of the open minutes is not stored: rebuild it
+            held.forget({(k[0].mine_id, k[0].station_id) for k in closed} | {m[0] for m in marks})
+            raise
+        return len(closed)
+
+    async def _recover(self, stations: Collection[Station]) -> None:
+        """Take over stations this worker has not stored yet: their open minutes, rebuilt from the
+        readings stored since their ``complete_before`` (see processors/open_minutes.py)."""
+        if not stations:
+            return
+        assert self.open_minutes is not None and self.rules is not None
+        cur = await self.conn.execute(
+            "SELECT w.mine_id, w.station_id, extract(epoch FROM w.max_ts)::float8,"
+            " extract(epoch FROM w.complete_before)::float8 FROM station_watermarks w"
+            " JOIN unnest(%s::text[], %s::text[]) AS x(m, s) ON w.mine_id = x.m AND w.station_id = x.s",
+            (text_array(s[0] for s in stations), text_array(s[1] for s in stations)),
+        )
+        marks = {(m, s): (max_ts, since) for m, s, max_ts, since in await cur.fetchall()}
+        rebuild = [
+            (station, since) for station, (_, since) in marks.items() if since is not None and station in self.rules
+        ]
+        minutes: dict[MinuteKey, MinuteValue] = {}
+        if rebuild:
+            cur = await self.conn.execute(
+                "SELECT r.mine_id, r.station_id, r.parameter, extract(epoch FROM r.ts)::float8, r.value, r.unit, r.flag"
+                " FROM readings r JOIN unnest(%s::text[], %s::text[], %s::float8[]) AS x(m, s, t)"
+                " ON r.mine_id = x.m AND r.station_id = x.s AND r.ts >= to_timestamp(x.t)",
+                (
+                    text_array(s[0][0] for s in rebuild),
+                    text_array(s[0][1] for s in rebuild),
+                    number_array(s[1] for s in rebuild),
+                ),
+            )
+            minutes = aggregate_minutes([Reading(*row) for row in await cur.fetchall()], self.rules)
+        by_station: dict[Station, dict[MinuteKey, MinuteValue]] = {}
+        for key, value in minutes.items():
+            by_station.setdefault((key[0].mine_id, key[0].station_id), {})[key] = value
+        for station in stations:
+            max_ts, since = marks.get(station, (None, None))
+            self.open_minutes.recover(station, since, by_station.get(station, {}), max_ts)
+        if rebuild:
+            log.info("rebuilt the open minutes of %d stations from their stored readings", len(rebuild))
+
+    async def _write_minutes(
+        self, added: dict[MinuteKey, MinuteValue], whole: dict[MinuteKey, MinuteValue], urgent: set[MinuteKey]
+    ) -> int:
+        """Add ``added`` to the stored minutes, store ``whole`` as they are (every stored reading
+        of the minute is in them), and mark their windows pending; the number marked urgent."""
+        for minutes, replace in ((added, False), (whole, True)):
+            if minutes:
+                await self._upsert_minutes(minutes, replace)
+        both = {**added, **whole}
+        return await self._mark_pending(both, urgent) if both else 0
+
+    async def _write_watermarks(self, marks: list[tuple[Station, float, float | None]]) -> None:
+        if not marks:
+            return
+        await self.conn.execute(
+            "INSERT INTO station_watermarks (mine_id, station_id, max_ts, received_at, complete_before)"
+            " SELECT m, s, to_timestamp(t), now(), to_timestamp(c)"
+            " FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[]) AS x(m, s, t, c)"
+            " ON CONFLICT (mine_id, station_id) DO UPDATE"
+            " SET max_ts = GREATEST(station_watermarks.max_ts, EXCLUDED.max_ts), received_at = now(),"
+            " complete_before = EXCLUDED.complete_before",
+            (
+                text_array(m[0][0] for m in marks),
+                text_array(m[0][1] for m in marks),
+                number_array(m[1] for m in marks),
+                number_array(m[2] for m in marks),
+            ),
+        )
+
+    async def _upsert_minutes(self, minutes: dict[MinuteKey, MinuteValue], replace: bool) -> None:
         keys = list(minutes)
         aggregates = list(minutes.values())
         cols = [text_array(k[0][i] for k in keys) for i in range(4)]
@@ -364,26 +481,25 @@ class ReadingWriter:
             " total, minimum, maximum) SELECT m, s, p, r, to_timestamp(t), n, v, tot, lo, hi FROM unnest("
             "%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::int[], %s::int[], %s::float8[],"
             " %s::float8[], %s::float8[]) AS x(m, s, p, r, t, n, v, tot, lo, hi)"
-            " ON CONFLICT (mine_id, station_id, parameter, reference, minute) DO UPDATE SET"
-            " n_samples = minute_values.n_samples + EXCLUDED.n_samples,"
-            " n_valid = minute_values.n_valid + EXCLUDED.n_valid,"
-            " total = minute_values.total + EXCLUDED.total,"
-            " minimum = LEAST(minute_values.minimum, EXCLUDED.minimum),"
-            " maximum = GREATEST(minute_values.maximum, EXCLUDED.maximum)",
+            " ON CONFLICT (mine_id, station_id, parameter, reference, minute) DO UPDATE SET "
+            + (_REPLACE if replace else _ADD),
             cols,
         )
 
-    async def _mark_pending(self, minutes: dict[tuple[SeriesKey, float], MinuteValue]) -> int:
+    async def _mark_pending(self, minutes: dict[MinuteKey, MinuteValue], urgent: set[MinuteKey]) -> int:
         assert self.rules is not None
         pending: dict[tuple[SeriesKey, str, float], bool] = {}
-        for (series, minute), aggregate in minutes.items():
+        for key in minutes:
+            series, minute = key
             rules = self.rules[(series.mine_id, series.station_id)]
             for kind, start in windows_of(rules, series, (minute,)):
-                urgent = kind == "minute" and _exceeds_now(rules, series, minute, aggregate)
-                pending[(series, kind, start)] = pending.get((series, kind, start), False) or urgent
+                is_urgent = kind == "minute" and key in urgent
+                pending[(series, kind, start)] = pending.get((series, kind, start), False) or is_urgent
             if rules.tracks_slope:  # the point (or rain gauge) as a whole is assessed per interval
                 point = SeriesKey(series.mine_id, series.station_id, "", "")
                 pending.setdefault((point, "slope", interval_start(minute, SLOPE_INTERVAL_S)), False)
+        if not pending:
+            return 0
         keys = list(pending)
         cols = [text_array(k[0][i] for k in keys) for i in range(4)]
         cols += [
@@ -428,15 +544,26 @@ class ReadingWriter:
         )
 
 
-def _exceeds_now(rules: StationRules, series: SeriesKey, minute: float, aggregate: MinuteValue) -> bool:
+def _exceeds_now(rules: Mapping[tuple[str, str], StationRules], key: MinuteKey, aggregate: MinuteValue) -> bool:
     """An instantaneous limit is already exceeded in this minute (more data cannot undo it)."""
-    unit = rules.units[series.parameter]
+    series, minute = key
+    station_rules = rules[(series.mine_id, series.station_id)]
+    unit = station_rules.units[series.parameter]
     return any(
         judge_window("minute", series, minute, {minute: aggregate}, limit, unit, _INSTANT).outcome == "exceeds"
-        for limit in rules.limits_of(series)
+        for limit in station_rules.limits_of(series)
         if limit.basis == "instantaneous"
     )
 
 
 _INSTANT = AveragingRules()
 _AGGREGATE_FIELDS = ("n_samples", "n_valid", "total", "minimum", "maximum")
+_ADD = (
+    "n_samples = minute_values.n_samples + EXCLUDED.n_samples, n_valid = minute_values.n_valid + EXCLUDED.n_valid,"
+    " total = minute_values.total + EXCLUDED.total, minimum = LEAST(minute_values.minimum, EXCLUDED.minimum),"
+    " maximum = GREATEST(minute_values.maximum, EXCLUDED.maximum)"
+)
+_REPLACE = (
+    "n_samples = EXCLUDED.n_samples, n_valid = EXCLUDED.n_valid, total = EXCLUDED.total,"
+    " minimum = EXCLUDED.minimum, maximum = EXCLUDED.maximum"
+)

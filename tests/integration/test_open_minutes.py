@@ -1,0 +1,162 @@
+"""The writer with open minutes, against a real PostgreSQL: each minute written once when it closes,
+rebuilt from the stored readings after a crash, never counted twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from processors.limits import LimitBook
+from processors.open_minutes import OpenMinutes
+from processors.samples import Reading, StationRules, aggregate_minutes, rules_for_registry
+from simulators.telemetry import exceedance_target
+from storage.readings import ReadingWriter, SourceRecord
+from tests.conftest import registry_for_tests
+
+pytestmark = pytest.mark.integration
+IDS = {"telemetry": "topic-id-1"}
+M = 1795665600.0  # 2026-11-26T12:00:00+08:00, a minute start
+
+
+@pytest.fixture(scope="module")
+def station() -> tuple[str, str, dict[tuple[str, str], StationRules]]:
+    registry = registry_for_tests()
+    target = exceedance_target(registry, 0.0, 0.0, "w01001", "instantaneous", 1.1)  # pH, instantaneous 6-9
+    return target.mine_id, target.station_id, rules_for_registry(registry, LimitBook.load())
+
+
+class Feed:
+    """Records of pH readings, one per second, at consecutive offsets."""
+
+    def __init__(self, mine_id: str, station_id: str) -> None:
+        self.mine_id, self.station_id, self.offset = mine_id, station_id, 0
+
+    def record(self, seconds: Iterator[float] | list[float], value: float = 7.2) -> SourceRecord:
+        messages = [
+            {
+                "mine_id": self.mine_id,
+                "station_id": self.station_id,
+                "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(M + s + 8 * 3600))
+                + f".{int(s % 1 * 1000):03d}+08:00",
+                "readings": [{"parameter": "w01001", "value": value, "unit": "dimensionless", "flag": "N"}],
+            }
+            for s in seconds
+        ]
+        self.offset += 1
+        return SourceRecord("telemetry", 0, self.offset, {"received_at": M, "messages": messages})
+
+
+async def write(url: str, rules, held: OpenMinutes | None, record: SourceRecord):
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return await ReadingWriter(conn, IDS, rules=rules, open_minutes=held).write([record])
+
+
+async def close(url: str, rules, held: OpenMinutes, now: float) -> int:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return await ReadingWriter(conn, IDS, rules=rules, open_minutes=held).close_minutes(now)
+
+
+def stored_minute(url: str, minute: float) -> tuple[int, float] | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT n_samples, total FROM minute_values WHERE parameter = 'w01001' AND minute = to_timestamp(%s)",
+            (minute,),
+        ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def minute_from_readings(url: str, rules, minute: float) -> tuple[int, float]:
+    """What the minute must hold: built from every stored reading, with the live code's function."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT mine_id, station_id, parameter, extract(epoch FROM ts)::float8, value, unit, flag FROM readings"
+        ).fetchall()
+    value = next(v for (s, m), v in aggregate_minutes([Reading(*r) for r in rows], rules).items() if m == minute)
+    return value.n_samples, value.total
+
+
+def pending(url: str, minute: float) -> list[tuple[str, bool]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT kind, urgent FROM pending_windows WHERE parameter = 'w01001' AND window_start = to_timestamp(%s)"
+            " ORDER BY kind",
+            (minute,),
+        ).fetchall()
+
+
+def held_minutes() -> OpenMinutes:
+    return OpenMinutes(grace_s=5.0, max_hold_s=90.0)
+
+
+def test_a_minute_is_written_once_when_the_station_has_passed_it(fresh_db, station):
+    mine_id, station_id, rules = station
+    feed, held = Feed(mine_id, station_id), held_minutes()
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(0, 40))))
+    assert stored_minute(fresh_db, M) is None and pending(fresh_db, M) == []  # open, in the worker
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(40, 66))))
+    assert stored_minute(fresh_db, M) == (60, pytest.approx(60 * 7.2))
+    assert minute_from_readings(fresh_db, rules, M) == (60, pytest.approx(60 * 7.2))
+    assert ("minute", False) in pending(fresh_db, M)
+    assert stored_minute(fresh_db, M + 60) is None  # still open
+
+
+def test_a_crashed_worker_s_open_minutes_are_rebuilt_from_the_readings_exactly_once(fresh_db, station):
+    mine_id, station_id, rules = station
+    feed = Feed(mine_id, station_id)
+    asyncio.run(write(fresh_db, rules, held_minutes(), feed.record(range(0, 31))))  # then the worker dies
+    restarted = held_minutes()
+    asyncio.run(write(fresh_db, rules, restarted, feed.record(range(31, 71))))
+    assert stored_minute(fresh_db, M) == (60, pytest.approx(60 * 7.2))
+    # a late reading of the written minute is added to it, once
+    asyncio.run(write(fresh_db, rules, restarted, feed.record([30.5], value=8.0)))
+    assert stored_minute(fresh_db, M) == (61, pytest.approx(60 * 7.2 + 8.0))
+    n, total = minute_from_readings(fresh_db, rules, M)
+    assert stored_minute(fresh_db, M) == (n, pytest.approx(total))
+
+
+def test_an_instantaneous_exceedance_is_written_at_once_and_the_whole_minute_later(fresh_db, station):
+    mine_id, station_id, rules = station
+    feed, held = Feed(mine_id, station_id), held_minutes()
+    result = asyncio.run(write(fresh_db, rules, held, feed.record(range(0, 10))))
+    assert result.urgent_windows == 0 and stored_minute(fresh_db, M) is None
+    result = asyncio.run(write(fresh_db, rules, held, feed.record([10], value=12.5)))
+    assert result.urgent_windows == 1
+    assert stored_minute(fresh_db, M) == (11, pytest.approx(10 * 7.2 + 12.5))
+    assert ("minute", True) in pending(fresh_db, M)
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(11, 66))))
+    assert stored_minute(fresh_db, M) == (60, pytest.approx(59 * 7.2 + 12.5))  # replaced, not added twice
+
+
+def test_a_silent_station_s_minute_is_written_after_the_hold(fresh_db, station):
+    mine_id, station_id, rules = station
+    feed, held = Feed(mine_id, station_id), held_minutes()
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(0, 20))))
+    assert asyncio.run(close(fresh_db, rules, held, time.time())) == 0
+    assert asyncio.run(close(fresh_db, rules, held, time.time() + 91)) == 1
+    assert stored_minute(fresh_db, M) == (20, pytest.approx(20 * 7.2))
+    with psycopg.connect(fresh_db) as conn:
+        line = conn.execute("SELECT extract(epoch FROM complete_before)::float8 FROM station_watermarks").fetchone()
+    assert line == (M + 60,)
+
+
+def test_a_failed_write_leaves_no_trace_in_the_open_minutes(fresh_db, station, monkeypatch):
+    mine_id, station_id, rules = station
+    feed, held = Feed(mine_id, station_id), held_minutes()
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(0, 20))))
+
+    async def refused(self, records):
+        raise psycopg.errors.QueryCanceled("statement timeout")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ReadingWriter, "_advance", refused)
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            asyncio.run(write(fresh_db, rules, held, feed.record(range(20, 40))))  # rolled back
+    assert (mine_id, station_id) not in held
+    feed.offset -= 1  # the same record again, as Faust would deliver it
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(20, 40))))
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(40, 66))))
+    assert stored_minute(fresh_db, M) == (60, pytest.approx(60 * 7.2))
