@@ -7,88 +7,35 @@ with one ``sendall``, and only counts the PUBACKs that come back. It speaks just
 needs: CONNECT with user and password, PUBLISH at QoS 1, PUBACK, DISCONNECT, and a QoS 0
 subscription to minewatch's flow-control topic, which it obeys: while minewatch says pause
 (:mod:`ingest.flow`), ``publish`` waits, as a mine's data logger holds its data.
-
->>> publish_packet("a/b", b"{}", 10)
-b'2\\t\\x00\\x03a/b\\x00\\n{}'
->>> remaining_length(321)
-b'\\xc1\\x02'
 """
 
 from __future__ import annotations
 
 import select
 import socket
-import struct
 import time
 from types import TracebackType
 
 from ingest.flow import FlowSignal
+from ingest.mqttwire import (
+    CONNACK,
+    CONNACK_ACCEPTED,
+    DISCONNECT,
+    MAX_PACKET_ID,
+    PUBACK,
+    PUBLISH,
+    connect_packet,
+    packet_bounds,
+    publish_packet,
+    read_publish,
+    subscribe_packet,
+)
 
-CONNACK_ACCEPTED = b"\x20\x02\x00\x00"
-PUBLISH = 0x30
-PUBACK = 0x40
-MAX_PACKET_ID = 65535
+CONNACK_ACCEPTED_BYTES = bytes([CONNACK, 2, 0, CONNACK_ACCEPTED])
 
 
 class ConnectionRefused(Exception):
     """The broker answered CONNECT with something other than "accepted"."""
-
-
-def remaining_length(n: int) -> bytes:
-    """MQTT's variable-length integer (7 bits per byte, high bit = more bytes follow)."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _utf8(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("!H", len(raw)) + raw
-
-
-def connect_packet(client_id: str, username: str | None, password: str | None) -> bytes:
-    flags = 0x02  # clean session
-    payload = _utf8(client_id)
-    if username is not None:
-        flags |= 0x80
-        payload += _utf8(username)
-        if password is not None:
-            flags |= 0x40
-            payload += _utf8(password)
-    body = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x00" + payload  # keep-alive off: a load never idles
-    return b"\x10" + remaining_length(len(body)) + body
-
-
-def subscribe_packet(topic: str, packet_id: int, qos: int = 0) -> bytes:
-    body = struct.pack("!H", packet_id) + _utf8(topic) + bytes([qos])
-    return b"\x82" + remaining_length(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, packet_id: int) -> bytes:
-    """A QoS 1 PUBLISH."""
-    head = _utf8(topic)
-    return b"\x32" + remaining_length(len(head) + 2 + len(payload)) + head + struct.pack("!H", packet_id) + payload
-
-
-def _packet_bounds(data: bytes, at: int) -> tuple[int, int] | None:
-    """Where the body of the packet starting at ``at`` begins and where the packet ends, or None
-    if ``data`` does not hold all of it yet.
-
-    >>> _packet_bounds(b"\\x40\\x02\\x00\\x01\\x40", 0), _packet_bounds(b"\\x40\\x02\\x00\\x01\\x40", 4)
-    ((2, 4), None)
-    """
-    length, multiplier, pos = 0, 1, at + 1
-    while pos < len(data):
-        digit = data[pos]
-        length += (digit & 0x7F) * multiplier
-        multiplier *= 128
-        pos += 1
-        if not digit & 0x80:
-            return (pos, pos + length) if pos + length <= len(data) else None
-    return None
 
 
 class QoS1Publisher:
@@ -135,13 +82,13 @@ class QoS1Publisher:
             if not chunk:
                 raise ConnectionRefused("the broker closed the connection instead of answering CONNECT")
             answer += chunk
-        if answer != CONNACK_ACCEPTED:
+        if answer != CONNACK_ACCEPTED_BYTES:
             sock.close()
             raise ConnectionRefused(f"CONNACK {answer.hex()} (return code {answer[3]})")
         sock.settimeout(None)
         self._sock = sock
         if self.flow_topic is not None:
-            sock.sendall(subscribe_packet(self.flow_topic, MAX_PACKET_ID))
+            sock.sendall(subscribe_packet([(self.flow_topic, 0)], MAX_PACKET_ID))
         return self
 
     def __exit__(
@@ -150,7 +97,7 @@ class QoS1Publisher:
         if self._sock is not None:
             try:
                 self.flush()
-                self._sock.sendall(b"\xe0\x00")  # DISCONNECT
+                self._sock.sendall(DISCONNECT)
             except OSError:
                 pass
             self._sock.close()
@@ -197,15 +144,15 @@ class QoS1Publisher:
             raise ConnectionError("the broker closed the connection")
         data = self._incoming + chunk
         count, at = 0, 0
-        while (bounds := _packet_bounds(data, at)) is not None:
+        while (bounds := packet_bounds(data, at)) is not None:
             body, end = bounds
             kind = data[at] >> 4
             if kind == PUBACK >> 4:
                 count += 1
             elif kind == PUBLISH >> 4:  # the flow signal (subscribed at QoS 0: no packet id)
-                topic_end = body + 2 + struct.unpack_from("!H", data, body)[0]
-                if data[body + 2 : topic_end].decode() == self.flow_topic:
-                    self.flow = FlowSignal.decode(data[topic_end:end])
+                message = read_publish(data, at, body, end)
+                if message.topic == self.flow_topic:
+                    self.flow = FlowSignal.decode(message.payload)
             at = end
         self._incoming = data[at:]
         self.acknowledged += count

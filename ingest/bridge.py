@@ -28,11 +28,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import paho.mqtt.client as mqtt
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter, Gauge
 
 from ingest.flow import Backlog, FlowControl, FlowSignal
+from ingest.mqttwire import Publish
+from ingest.subscriber import Subscriber
 from ingest.validation import Accepted, Gatekeeper, Rejected
 from minewatch.kafka import GroupLag
 from minewatch.records import dead_letter, partition_of, telemetry_batch
@@ -117,36 +118,28 @@ class Bridge:
                 "message.timeout.ms": 30000,
             }
         )
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"minewatch-bridge-{settings.instance}",
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-            manual_ack=True,
-        )
-        if settings.mqtt.username:
-            self.client.username_pw_set(settings.mqtt.username, settings.mqtt.password)
-        self.client.max_inflight_messages_set(1000)
         # a bridge that dies must not leave the province paused (a pause also expires by itself)
-        self.client.will_set(FLOW_TOPIC, FlowSignal("go", "the bridge went away").encode(), qos=1, retain=True)
-        self.client.reconnect_delay_set(0.2, 5)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
+        will = Publish(FLOW_TOPIC, FlowSignal("go", "the bridge went away").encode(), qos=1, packet_id=0, retain=True)
+        self.client = Subscriber(
+            settings.mqtt.host,
+            settings.mqtt.port,
+            f"minewatch-bridge-{settings.instance}",
+            [(topic, 1) for topic in bridge_subscriptions()] + [(BROKER_STORE_TOPIC, 0)],
+            self._on_message,
+            username=settings.mqtt.username,
+            password=settings.mqtt.password,
+            will=will,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+        )
 
-    # --- MQTT side (paho's network thread) ---
+    # --- MQTT side (the subscriber's reader thread) ---
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
-        if getattr(reason, "is_failure", False):
-            log.error("MQTT connection refused: %s", reason)
-            return
-        client.subscribe([(topic, 1) for topic in bridge_subscriptions()] + [(BROKER_STORE_TOPIC, 0)])
+    def _on_connect(self) -> None:
         self.connected.set()
         log.info("connected to MQTT %s:%s", self.settings.mqtt.host, self.settings.mqtt.port)
 
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
-    ) -> None:
+    def _on_disconnect(self, reason: str) -> None:
         with self._lock:
             self._generation += 1
             self._pending.clear()  # never produced: the broker re-delivers them
@@ -154,7 +147,7 @@ class Bridge:
         self.connected.clear()
         log.warning("MQTT disconnected (%s); unacknowledged messages will be re-delivered", reason)
 
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: Publish) -> None:
         if msg.topic == BROKER_STORE_TOPIC:
             self._broker_messages = int(msg.payload) if msg.payload.isdigit() else None
             return
@@ -162,7 +155,7 @@ class Bridge:
         verdict = self.gate.check(msg.topic, msg.payload, now=now)
         address = verdict.address if isinstance(verdict, Accepted) else parse_topic(msg.topic)
         _received(address.channel if address else "unknown").inc()
-        ack = msg.mid if msg.qos > 0 else 0
+        ack = msg.packet_id
         with self._lock:
             self.stats.received += 1
             if ack:
@@ -229,7 +222,7 @@ class Bridge:
                 return  # that connection is gone; the broker re-delivers these messages
             for mid in acks:
                 if mid:
-                    self.client.ack(mid, 1)
+                    self.client.ack(mid)
                     self._unacknowledged -= 1
             self.stats.acked += len(acks)
 
@@ -271,7 +264,7 @@ class Bridge:
         elif signal.state == "go":
             log.info("telling publishers to go on: %s", signal.reason)
         FLOW_PAUSED.set(1 if signal.state == "pause" else 0)
-        self.client.publish(FLOW_TOPIC, signal.encode(), qos=1, retain=True)
+        self.client.publish(FLOW_TOPIC, signal.encode(), retain=True)
         return signal
 
     def _watch_kafka_lag(self, stop: threading.Event) -> None:
@@ -287,23 +280,20 @@ class Bridge:
 
     def run(self, stop: threading.Event) -> None:
         """Bridge until ``stop`` is set, then hand over everything received to Kafka and disconnect."""
-        self.client.connect_async(self.settings.mqtt.host, self.settings.mqtt.port, keepalive=30)
-        self.client.loop_start()
         lag_watch = threading.Thread(target=self._watch_kafka_lag, args=(stop,), name="kafka-lag", daemon=True)
         lag_watch.start()
         steered_at = 0.0
-        try:
+        with self.client:
             while not stop.wait(self.linger_s / 2):
                 self.flush()
                 self.producer.poll(0)
                 if time.monotonic() - steered_at >= 0.5 and self.connected.is_set():
                     self.steer_flow()
                     steered_at = time.monotonic()
+                self.client.flush()
             if self.flow.state == "pause":
-                self.client.publish(FLOW_TOPIC, FlowSignal("go", "the bridge stopped").encode(), qos=1, retain=True)
+                self.client.publish(FLOW_TOPIC, FlowSignal("go", "the bridge stopped").encode(), retain=True)
             self.flush(everything=True)
             self.producer.flush(10)
             self.producer.poll(0)
-        finally:
-            self.client.disconnect()
-            self.client.loop_stop()
+            self.client.flush()
