@@ -62,7 +62,7 @@ from processors.judge import JudgeTiming, WindowJudge
 from processors.limits import Limit, LimitBook
 from processors.open_minutes import OpenMinutes
 from processors.quality import QualityFinding, QualityMonitor, offline_watch
-from processors.samples import readings_of_batch, rules_for_registry
+from processors.samples import rules_for_registry
 from processors.slope.settings import SlopeSettings
 from processors.slopes import SlopeAssessor
 from processors.windows import CST, AveragingRules
@@ -110,7 +110,7 @@ status_topic = app.topic(KafkaTopics.STATUS, key_serializer="raw", value_seriali
 reports_topic = app.topic(KafkaTopics.REPORTS, key_serializer="raw", value_serializer="raw")
 dead_letter_topic = app.topic(KafkaTopics.DEAD_LETTER, key_serializer="raw", value_serializer="raw")
 
-TAKE_MAX = 2000  # records per take; a record is a batch of messages of one mine
+TAKE_MAX = 100  # records per take; a record is the messages of one partition over ~20 ms
 TAKE_WITHIN = 0.05  # seconds to wait for a take to fill
 JUDGE_EVERY_S = 0.5
 COMPLAINTS_EVERY_S = 5.0
@@ -264,22 +264,38 @@ async def _reject_record(record: SourceRecord, error: Exception) -> None:
 async def store_readings(stream: faust.StreamT) -> None:
     """Telemetry batches -> ``readings``, idempotently (see :mod:`storage.readings`), and the
     data-quality checks (constant, impossible, out of range, jumps) on the same readings: one
-    agent decodes each batch once."""
+    agent decodes each batch once.
+
+    Two takes overlap: while the database stores one, the next is decoded, turned into COPY
+    lines and checked, so the worker's Python and PostgreSQL work at the same time. Writes stay
+    in order; each take is acknowledged once its write has committed."""
     rt = runtime()
-    async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
-        records = []
-        for e in events:
-            batch = decode_batch(e.value)
-            records.append(
-                SourceRecord(e.message.topic, e.message.partition, e.message.offset, batch, readings_of_batch(batch))
-            )
-        await _write_isolating_bad_records(rt, records)
-        now = datetime.now(UTC).timestamp()
-        findings = [f for record in records for f in rt.quality.observe(record.readings or [], arrived_at=now)]
-        if findings:
-            await rt.durably("quality", _record_findings, rt, findings)
-        for event in events:
-            await stream.ack(event)
+    storing: asyncio.Task[None] | None = None
+    try:
+        async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
+            records = []
+            for e in events:
+                batch = decode_batch(e.value)
+                record = SourceRecord(e.message.topic, e.message.partition, e.message.offset, batch)
+                records.append(record.prepared())
+            now = datetime.now(UTC).timestamp()
+            findings = [f for record in records for f in rt.quality.observe(record.readings or [], arrived_at=now)]
+            if storing is not None:
+                await storing
+            storing = asyncio.create_task(_store_take(rt, stream, events, records, findings))
+    finally:
+        if storing is not None:
+            await storing
+
+
+async def _store_take(
+    rt: Runtime, stream: faust.StreamT, events: list[Any], records: list[SourceRecord], findings: list[Any]
+) -> None:
+    await _write_isolating_bad_records(rt, records)
+    if findings:
+        await rt.durably("quality", _record_findings, rt, findings)
+    for event in events:
+        await stream.ack(event)
 
 
 async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord]) -> None:

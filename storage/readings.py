@@ -76,6 +76,13 @@ class SourceRecord:
     offset: int
     batch: dict[str, Any]
     readings: list[Reading] | None = None
+    rows: bytes | None = None  # its COPY lines (copy_rows)
+
+    def prepared(self) -> SourceRecord:
+        """This record with its samples and COPY lines worked out (before the write needs them)."""
+        return SourceRecord(
+            self.topic, self.partition, self.offset, self.batch, readings_of_batch(self.batch), copy_rows([self])
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +281,7 @@ class ReadingWriter:
                         if (station := (m["mine_id"], m["station_id"])) not in self.open_minutes
                     }
                 )
-            payload = copy_rows(fresh)
+            payload = b"".join(r.rows if r.rows is not None else copy_rows([r]) for r in fresh)
             conflicts: list[Conflict] = []
             try:
                 async with self.conn.transaction():  # savepoint: a duplicate aborts only this part

@@ -125,3 +125,28 @@ def test_copy_rows_escape_what_copy_text_format_needs():
 def test_severity_policy():
     assert severity_for_multiple(0.2) == "yellow" and severity_for_multiple(1.0) == "orange"
     assert severity_for_multiple(0.99) == "yellow" and severity_for_multiple(3.0) == "orange"
+
+
+def test_a_yaml_registry_loads_as_its_json_twin_with_unquoted_dates(tmp_path):
+    from minewatch.registry import Registry
+
+    text = """version: 1
+mines:
+- id: GZ520201-0001
+  name: 钟山区示例煤矿
+  region_code: '520200'
+  county_code: '520201'
+  mineral: coal
+  stations:
+  - id: WW01
+    kind: wastewater
+    built: 2008-05-01
+    sensors:
+    - {parameter: w01018, unit: mg/L, range: [0, 1000]}
+"""
+    (tmp_path / "r.yaml").write_text(text, encoding="utf-8")
+    from_yaml = Registry.load(tmp_path / "r.yaml")
+    from_yaml.dump(tmp_path / "r.json")
+    assert from_yaml.mine("GZ520201-0001").station("WW01").built == "2008-05-01"
+    assert Registry.load(tmp_path / "r.json").to_dict() == from_yaml.to_dict()
+    assert from_yaml.mine("GZ520201-0001").name == "钟山区示例煤矿"
