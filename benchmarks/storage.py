@@ -31,7 +31,7 @@ from processors.open_minutes import OpenMinutes
 from processors.samples import readings_of_batch, rules_for_registry
 from simulators.fleet import generate_fleet
 from storage.migrate import migrate, scratch_database
-from storage.readings import COLUMNS, ReadingWriter, SourceRecord, copy_rows
+from storage.readings import ReadingWriter, SourceRecord, copy_data, copy_rows, copy_statement
 
 INDEXES = {
     "identity only": "",
@@ -56,11 +56,9 @@ def _batches(mines: int, messages_per_batch: int, batches: int) -> Iterator[byte
 
 
 def index_costs(url: str, mines: int, messages_per_batch: int, batches: int) -> dict[str, float]:
-    chunks = [
-        copy_rows([SourceRecord("t", 0, 0, decode_batch(raw))])
-        for raw in _batches(mines, messages_per_batch, batches)
-    ]
-    rows = sum(chunk.count(b"\n") for chunk in chunks)
+    records = [[SourceRecord("t", 0, 0, decode_batch(raw))] for raw in _batches(mines, messages_per_batch, batches)]
+    rows = sum(len(m["readings"]) for [record] in records for m in record.batch["messages"])
+    chunks = [copy_data(copy_rows(batch)) for batch in records]
     out = {}
     with psycopg.connect(url, autocommit=True) as conn:
         for name, extra in INDEXES.items():
@@ -71,7 +69,7 @@ def index_costs(url: str, mines: int, messages_per_batch: int, batches: int) -> 
                 conn.execute(extra)
             started = time.perf_counter()
             for chunk in chunks:
-                with conn.transaction(), conn.cursor().copy(f"COPY bench_rows ({COLUMNS}) FROM STDIN") as copy:
+                with conn.transaction(), conn.cursor().copy(copy_statement("bench_rows")) as copy:
                     copy.write(chunk)
             out[name] = round((time.perf_counter() - started) / rows * 1e6, 2)
         conn.execute("DROP TABLE bench_rows")

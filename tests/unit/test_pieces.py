@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 from collections import Counter
 
@@ -100,26 +101,41 @@ def test_acl_binds_each_mine_to_its_own_subtree():
     assert "topic write minewatch/v1/mines/#" not in acl
 
 
-def test_copy_rows_escape_what_copy_text_format_needs():
-    record = SourceRecord(
-        "t",
-        0,
-        0,
-        {
-            "received_at": 0.0,
-            "messages": [
-                {
-                    "mine_id": "M1",
-                    "station_id": "S1",
-                    "ts": "2026-11-26T00:00:00Z",
-                    "readings": [{"parameter": "x", "value": 1, "unit": "a\\b", "flag": "N"}],
-                }
-            ],
-        },
-    )
-    line = copy_rows([record]).decode()
-    assert "\ta\\\\b\t" in line and line.count("\t") == 8 and line.endswith("\t\\N\n")
-    assert "\t1.0\t" in line
+def _binary_rows(data: bytes) -> list[list[bytes | None]]:
+    """COPY binary rows, field by field (a reader for the test, after the format's definition)."""
+    rows, at = [], 0
+    while at < len(data):
+        (count,) = struct.unpack_from(">h", data, at)
+        at += 2
+        row: list[bytes | None] = []
+        for _ in range(count):
+            (length,) = struct.unpack_from(">i", data, at)
+            at += 4
+            row.append(None if length < 0 else data[at : at + length])
+            at += max(length, 0)
+        rows.append(row)
+    return rows
+
+
+def test_copy_rows_carry_every_field_as_sent():
+    message = {
+        "mine_id": "M1",
+        "station_id": "S1",
+        "ts": "2026-11-26T00:00:00Z",
+        "origin": "hj212:MN=1\t2",
+        "readings": [
+            {"parameter": "x", "value": 1, "unit": "a\\b", "flag": "N"},
+            {"parameter": "y", "value": None, "unit": "mg/L", "flag": "D", "ts": "2026-11-26T08:00:01.5+08:00"},
+            {"parameter": "z", "value": 5.0, "unit": "mg/L", "flag": "N", "interval_s": 3600},  # not a sample
+        ],
+    }
+    record = SourceRecord("t", 0, 0, {"received_at": 946684800.25, "messages": [message]})
+    first, second = _binary_rows(copy_rows([record]))
+    assert first[1:4] == [b"M1", b"S1", b"x"] and first[5:7] == [b"a\\b", b"N"] and first[8] == b"hj212:MN=1\t2"
+    assert struct.unpack(">d", first[4]) == (1.0,)
+    assert struct.unpack(">q", first[7]) == (250_000,)  # received 0.25 s after 2000-01-01
+    assert struct.unpack(">q", second[0])[0] - struct.unpack(">q", first[0])[0] == 1_500_000
+    assert second[4] is None and second[2] == b"S1"
 
 
 def test_severity_policy():
