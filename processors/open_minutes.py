@@ -3,7 +3,8 @@
 Writing each batch's share of every minute cost PostgreSQL an upsert of ``minute_values`` and
 of ``pending_windows`` per reading, because at 1 Hz a batch of a fraction of a second holds
 about one reading per series and minute: 5.7 of the writer's 19.5 µs per reading, against
-0.1 µs with open minutes (``minewatch bench storage``, 800 mines). So the worker keeps a station's open minutes here and writes a minute when it closes:
+0.1 µs with open minutes (``minewatch bench storage``, 800 mines). So the worker keeps a
+station's open minutes here and writes a minute when it closes:
 
 * **closed**: the station's data have passed the minute's end by ``grace_s`` of event time
   (the grace the judge waits for a minute window, so the minute is in the database before the
