@@ -183,7 +183,11 @@ def test_invalid_examples_are_dead_lettered_with_reasons_and_nothing_else_is_los
         good.append(json.loads(payload))
         messages.append((copy.topic, payload, 0))
     publish_all(services.mqtt_endpoint(SIMULATOR_USER), messages)
-    wanted = {payload.decode("utf-8"): ex.reason for ex, (_, payload, _) in zip(invalid, messages[0::2], strict=True)}
+    # keyed by topic too: two examples send the same payload on different stations' topics
+    wanted = {
+        (topic, payload.decode("utf-8")): ex.reason
+        for ex, (topic, payload, _) in zip(invalid, messages[0::2], strict=True)
+    }
 
     # 1. on the dead-letter topic itself, each with its reason
     consumer = Consumer(
@@ -201,8 +205,8 @@ def test_invalid_examples_are_dead_lettered_with_reasons_and_nothing_else_is_los
             for msg in consumer.consume(500, timeout=0.5):
                 if msg.error() is None:
                     letter = decode_dead_letter(msg.value())
-                    if letter["payload"] in wanted:
-                        seen[letter["payload"]] = letter["reason_code"]
+                    if (letter["topic"], letter["payload"]) in wanted:
+                        seen[(letter["topic"], letter["payload"])] = letter["reason_code"]
             return len(seen) == len(wanted)
 
         eventually(drain, timeout=30, what="every invalid example on the dead-letter topic")
@@ -211,9 +215,9 @@ def test_invalid_examples_are_dead_lettered_with_reasons_and_nothing_else_is_los
     assert seen == wanted
 
     # 2. kept in the database, with the reason, where operators can see them
-    def stored_letters() -> dict[str, tuple[str, str]]:
-        rows = db.execute("SELECT payload, reason_code, reason FROM dead_letters").fetchall()
-        return {p: (code, reason) for p, code, reason in rows if p in wanted}
+    def stored_letters() -> dict[tuple[str, str], tuple[str, str]]:
+        rows = db.execute("SELECT topic, payload, reason_code, reason FROM dead_letters").fetchall()
+        return {(t, p): (code, reason) for t, p, code, reason in rows if (t, p) in wanted}
 
     eventually(lambda: len(stored_letters()) == len(wanted), what="dead letters stored")
     assert {p: code for p, (code, _) in stored_letters().items()} == wanted
