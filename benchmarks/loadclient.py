@@ -18,8 +18,6 @@ from types import TracebackType
 
 from ingest.flow import FlowSignal
 from ingest.mqttwire import (
-    CONNACK,
-    CONNACK_ACCEPTED,
     DISCONNECT,
     MAX_PACKET_ID,
     PUBACK,
@@ -30,12 +28,7 @@ from ingest.mqttwire import (
     read_publish,
     subscribe_packet,
 )
-
-CONNACK_ACCEPTED_BYTES = bytes([CONNACK, 2, 0, CONNACK_ACCEPTED])
-
-
-class ConnectionRefused(Exception):
-    """The broker answered CONNECT with something other than "accepted"."""
+from ingest.subscriber import open_session
 
 
 class QoS1Publisher:
@@ -73,18 +66,7 @@ class QoS1Publisher:
         self._sock: socket.socket | None = None
 
     def __enter__(self) -> QoS1Publisher:
-        sock = socket.create_connection(self.address, timeout=10)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(self.connect_bytes)
-        answer = b""
-        while len(answer) < 4:
-            chunk = sock.recv(4 - len(answer))
-            if not chunk:
-                raise ConnectionRefused("the broker closed the connection instead of answering CONNECT")
-            answer += chunk
-        if answer != CONNACK_ACCEPTED_BYTES:
-            sock.close()
-            raise ConnectionRefused(f"CONNACK {answer.hex()} (return code {answer[3]})")
+        sock = open_session(self.address, self.connect_bytes)
         sock.settimeout(None)
         self._sock = sock
         if self.flow_topic is not None:

@@ -56,6 +56,24 @@ class ConnectionRefused(ConnectionError):
     """The broker answered CONNECT with something other than "accepted"."""
 
 
+def open_session(address: tuple[str, int], connect: bytes, timeout_s: float = 10.0) -> socket.socket:
+    """A TCP connection to the broker (Nagle off), with ``connect`` (a CONNECT packet) accepted."""
+    sock = socket.create_connection(address, timeout=timeout_s)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(connect)
+    answer = b""
+    while len(answer) < 4:
+        chunk = sock.recv(4 - len(answer))
+        if not chunk:
+            sock.close()
+            raise ConnectionRefused("the broker closed the connection instead of answering CONNECT")
+        answer += chunk
+    if answer[0] != CONNACK or answer[3] != CONNACK_ACCEPTED:
+        sock.close()
+        raise ConnectionRefused(f"CONNACK {answer.hex()}: {CONNACK_CODES.get(answer[3], 'refused')}")
+    return sock
+
+
 class Subscriber:
     """Connects, subscribes and delivers until :meth:`stop` (use as a context manager)."""
 
@@ -172,19 +190,7 @@ class Subscriber:
                 self._outgoing.clear()  # PUBACKs of the old connection must never reach the next
 
     def _open(self) -> socket.socket:
-        sock = socket.create_connection(self.address, timeout=10)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(self._connect)
-        answer = b""
-        while len(answer) < 4:
-            chunk = sock.recv(4 - len(answer))
-            if not chunk:
-                sock.close()
-                raise ConnectionRefused("the broker closed the connection instead of answering CONNECT")
-            answer += chunk
-        if answer[0] != CONNACK or answer[3] != CONNACK_ACCEPTED:
-            sock.close()
-            raise ConnectionRefused(f"CONNACK {answer.hex()}: {CONNACK_CODES.get(answer[3], 'refused')}")
+        sock = open_session(self.address, self._connect)
         sock.settimeout(1.0)
         sock.sendall(subscribe_packet(self.subscriptions, 1))
         with self._send_lock:
