@@ -116,6 +116,7 @@ class Bridge:
                 "batch.num.messages": 10000,
                 "queue.buffering.max.messages": 200000,
                 "message.timeout.ms": 30000,
+                "compression.type": "lz4",
             }
         )
         # a bridge that dies must not leave the province paused (a pause also expires by itself)
