@@ -143,6 +143,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_bridge(args: argparse.Namespace) -> int:
     from ingest.bridge import Bridge
+    from minewatch.gcpolicy import tune_for_throughput
     from minewatch.metrics import serve_metrics
     from minewatch.registry import Registry
 
@@ -150,6 +151,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     serve_metrics(args.metrics_port)
     bridge = Bridge(settings, Registry.load(settings.registry_path), linger_s=args.linger)
+    tune_for_throughput()
     bridge.run(_stop_event())
     logging.getLogger("minewatch.bridge").info("stopped: %s", bridge.stats)
     return 0

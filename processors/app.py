@@ -51,6 +51,7 @@ from alerts.model import AlertCandidate, exceedance_alert, quality_alert, qualit
 from alerts.store import AlertStore
 from greenmine.evaluation import due_periods
 from greenmine.store import ReportRefused, evaluate_period, flag_overdue_complaints, ingest_report
+from minewatch.gcpolicy import tune_for_throughput
 from minewatch.kafka import high_watermarks, topic_ids
 from minewatch.parameters import load_parameters
 from minewatch.records import dead_letter, decode_batch, decode_dead_letter
@@ -186,6 +187,7 @@ class Runtime:
         self.open_minutes_lock = asyncio.Lock()  # a write and the closing timer take turns with them
         self.topic_ids: dict[str, str] | None = None
         self._connections: dict[str, psycopg.AsyncConnection] = {}
+        tune_for_throughput()  # after the long-lived state is built (minewatch/gcpolicy.py)
 
     async def raise_alert(self, conn: psycopg.AsyncConnection, candidate: AlertCandidate) -> None:
         """Inside the caller's transaction: the alert and its routes with the finding that caused it."""
