@@ -71,7 +71,8 @@ class JudgeReport:
 async def claim_due(
     conn: psycopg.AsyncConnection, kinds: tuple[str, ...], timing: JudgeTiming
 ) -> list[tuple[SeriesKey, str, float]]:
-    """Remove and return the pending windows of ``kinds`` that are due (see the module docstring).
+    """Remove and return the pending windows of ``kinds`` that are due (see the module docstring),
+    urgent ones first: when every station's minute closes at once, an exceedance does not queue.
 
     Runs inside the caller's transaction: if judging fails, the windows are pending again.
     """
@@ -87,7 +88,7 @@ async def claim_due(
                 WHERE q.urgent
                    OR m.max_ts >= q.window_end + k.grace
                    OR now() >= GREATEST(q.window_end, q.marked_at) + k.wait
-                ORDER BY q.window_end
+                ORDER BY q.urgent DESC, q.window_end  -- an exceedance need not wait behind a closed minute's windows
                 LIMIT %(n)s
                   FOR UPDATE OF q SKIP LOCKED)
         RETURNING p.mine_id, p.station_id, p.parameter, p.reference, p.kind, extract(epoch FROM p.window_start)::float8

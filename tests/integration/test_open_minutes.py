@@ -160,3 +160,40 @@ def test_a_failed_write_leaves_no_trace_in_the_open_minutes(fresh_db, station, m
     asyncio.run(write(fresh_db, rules, held, feed.record(range(20, 40))))
     asyncio.run(write(fresh_db, rules, held, feed.record(range(40, 66))))
     assert stored_minute(fresh_db, M) == (60, pytest.approx(60 * 7.2))
+
+
+def test_an_urgent_window_is_claimed_before_a_backlog_of_due_ones(fresh_db):
+    """When every station's minute closes at once, thousands of windows fall due together; an
+    instantaneous exceedance must not wait for them to be judged."""
+    from datetime import timedelta
+
+    from processors.judge import JudgeTiming, claim_due
+
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO station_watermarks (mine_id, station_id, max_ts, received_at)"
+            " VALUES ('GZ520201-0001', 'WW01', to_timestamp(%s), now())",
+            (M + 3600,),
+        )
+        conn.execute(
+            "INSERT INTO pending_windows (mine_id, station_id, parameter, reference, kind, window_start, window_end)"
+            " SELECT 'GZ520201-0001', 'WW01', 'w01018', '', 'minute', to_timestamp(%s + 60 * i),"
+            " to_timestamp(%s + 60 * i + 60) FROM generate_series(0, 29) AS i",
+            (M, M),
+        )
+        conn.execute(
+            "INSERT INTO pending_windows (mine_id, station_id, parameter, reference, kind, window_start, window_end,"
+            " urgent) VALUES ('GZ520201-0001', 'WW01', 'w01001', '', 'minute', to_timestamp(%s), to_timestamp(%s),"
+            " true)",
+            (M + 3540, M + 3600),
+        )
+
+    async def first_claim():
+        async with await psycopg.AsyncConnection.connect(fresh_db, autocommit=True) as conn:
+            timing = JudgeTiming(batch=5, grace={"minute": timedelta(seconds=5)}, max_wait={"minute": timedelta(0)})
+            async with conn.transaction():
+                return await claim_due(conn, ("minute",), timing)
+
+    claimed = asyncio.run(first_claim())
+    assert len(claimed) == 5
+    assert "w01001" in {series.parameter for series, _, _ in claimed}  # the urgent one, with the oldest four
