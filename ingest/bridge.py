@@ -106,7 +106,6 @@ class Bridge:
         self._partition_counts: dict[str, int] = {}
         self._generation = 0  # MQTT connection generation: acks of older connections are void
         self._unacknowledged = 0  # exported as UNACKNOWLEDGED by the flush loop, not per message
-        self.connected = threading.Event()
         self.producer = Producer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap,
@@ -137,7 +136,6 @@ class Bridge:
     # --- MQTT side (the subscriber's reader thread) ---
 
     def _on_connect(self) -> None:
-        self.connected.set()
         log.info("connected to MQTT %s:%s", self.settings.mqtt.host, self.settings.mqtt.port)
 
     def _on_disconnect(self, reason: str) -> None:
@@ -145,7 +143,6 @@ class Bridge:
             self._generation += 1
             self._pending.clear()  # never produced: the broker re-delivers them
             self._unacknowledged = 0
-        self.connected.clear()
         log.warning("MQTT disconnected (%s); unacknowledged messages will be re-delivered", reason)
 
     def _on_message(self, msg: Publish) -> None:
@@ -288,7 +285,7 @@ class Bridge:
             while not stop.wait(self.linger_s / 2):
                 self.flush()
                 self.producer.poll(0)
-                if time.monotonic() - steered_at >= 0.5 and self.connected.is_set():
+                if time.monotonic() - steered_at >= 0.5 and self.client.connected.is_set():
                     self.steer_flow()
                     steered_at = time.monotonic()
                 self.client.flush()

@@ -6,9 +6,10 @@ Topics, agents and timers are declared here, plainly; the work is done by pure c
 :mod:`alerts.model`) and thin database shells (:mod:`storage.readings`, :mod:`processors.judge`,
 :mod:`alerts.store`).
 
-* ``store_readings`` writes readings, their minute aggregates, the windows now pending
-  judgement and each station's watermark, in one transaction per batch, then runs the
-  data-quality checks on the same readings;
+* ``store_readings`` writes readings in one transaction per batch, with the minutes that
+  closed (the open ones are held in the worker, :mod:`processors.open_minutes`), the windows
+  now pending judgement and the stations' watermarks, and runs the data-quality checks on the
+  same readings; the ``close_open_minutes`` timer writes the minutes of stations gone silent;
 * the ``judge_continually`` task judges the windows that are due and keeps verdicts, exceedance
   episodes and their alerts in step (all its state is in the database), every half second and
   at once when a write marked a window urgent;
@@ -269,7 +270,7 @@ async def store_readings(stream: faust.StreamT) -> None:
     agent decodes each batch once.
 
     Two takes overlap: while the database stores one, the next is decoded, turned into COPY
-    lines and checked, so the worker's Python and PostgreSQL work at the same time. Writes stay
+    rows and checked, so the worker's Python and PostgreSQL work at the same time. Writes stay
     in order; each take is acknowledged once its write has committed."""
     rt = runtime()
     storing: asyncio.Task[None] | None = None
@@ -291,7 +292,7 @@ async def store_readings(stream: faust.StreamT) -> None:
 
 
 async def _store_take(
-    rt: Runtime, stream: faust.StreamT, events: list[Any], records: list[SourceRecord], findings: list[Any]
+    rt: Runtime, stream: faust.StreamT, events: list[Any], records: list[SourceRecord], findings: list[QualityFinding]
 ) -> None:
     await _write_isolating_bad_records(rt, records)
     if findings:

@@ -67,8 +67,7 @@ class _StationMinutes:
     max_ts: float  # the latest event time stored for the station
     minutes: dict[float, dict[SeriesKey, MinuteValue]] = field(default_factory=dict)
     opened_at: float = math.inf  # processing time the oldest open minute was opened
-    recorded_at: float = -math.inf  # processing time its watermark was last written
-    closed_unrecorded: bool = False  # minutes closed since the watermark was last written
+    recorded_at: float = -math.inf  # processing time its watermark was last written (-inf: due now)
 
     def complete_before(self) -> float:
         return min(self.minutes) if self.minutes else self.floor
@@ -161,7 +160,7 @@ class OpenMinutes:
                     out[(series, minute)] = value
             state.floor = max(state.floor, max(done) + 60.0)
             state.opened_at = now if state.minutes else math.inf
-            state.closed_unrecorded = True
+            state.recorded_at = -math.inf  # its complete_before moved: the watermark is due at once
             self._unrecorded.add(station)
         return out
 
@@ -175,17 +174,16 @@ class OpenMinutes:
             if state is None or state.max_ts == -math.inf:  # forgotten, or nothing stored yet
                 self._unrecorded.discard(station)
                 continue
-            if state.closed_unrecorded or now - state.recorded_at >= every_s:
+            if now - state.recorded_at >= every_s:
                 if not state.minutes:  # all written: the line moves up to the watermark's minute
                     state.floor = max(state.floor, minute_of(state.max_ts))
                 out.append((station, state.max_ts, state.complete_before()))
                 state.recorded_at = now
-                state.closed_unrecorded = False
                 self._unrecorded.discard(station)
         return out
 
     def everything(self) -> dict[MinuteKey, MinuteValue]:
-        """Remove and return every open minute (the worker is stopping)."""
+        """Remove and return every open minute, whatever the clocks say."""
         return self.closed(math.inf)
 
     def held(self, key: MinuteKey) -> MinuteValue | None:
@@ -198,9 +196,6 @@ class OpenMinutes:
 
     def complete_before(self, station: Station) -> float:
         return self._stations[station].complete_before()
-
-    def max_ts(self, station: Station) -> float:
-        return self._stations[station].max_ts
 
     def stations(self) -> list[Station]:
         return list(self._stations)

@@ -410,7 +410,8 @@ class ReadingWriter:
         of windows marked urgent. With open minutes, only late, urgent and closed minutes and due
         watermarks are written; without, every minute and watermark the rows touch."""
         assert self.rules is not None
-        o2_at = {(r.mine_id, r.station_id, r.t): r for r in batch if r.parameter == O2}
+        # when only some rows were stored, the O2 a stored row is corrected by may be an old one
+        o2_at = None if stored is batch else {(r.mine_id, r.station_id, r.t): r for r in batch if r.parameter == O2}
         minutes = aggregate_minutes(stored, self.rules, o2_at)
         latest: dict[Station, float] = {}
         for r in stored:
@@ -447,7 +448,7 @@ class ReadingWriter:
             async with self.conn.transaction():
                 closed = held.closed(now)
                 await self._write_minutes({}, closed, set())
-                marks = list(held.watermarks(now, WATERMARK_EVERY_S))
+                marks = held.watermarks(now, WATERMARK_EVERY_S)
                 await self._write_watermarks(marks)
         except BaseException:  # what was taken out of the open minutes is not stored: rebuild it
             held.forget({(k[0].mine_id, k[0].station_id) for k in closed} | {m[0] for m in marks})
