@@ -33,10 +33,16 @@ from simulators.fleet import generate_fleet
 from storage.migrate import migrate, scratch_database
 from storage.readings import ReadingWriter, SourceRecord, copy_data, copy_rows, copy_statement
 
+SERIES_FIRST = "CREATE UNIQUE INDEX ON bench_rows (mine_id, station_id, parameter, ts)"
+STATION_TIME_FIRST = "CREATE UNIQUE INDEX ON bench_rows (mine_id, station_id, ts, parameter)"
+BRIN_TS = "CREATE INDEX ON bench_rows USING brin (ts)"
 INDEXES = {
-    "identity only": "",
-    "identity + B-tree ts (before 0009)": "CREATE INDEX ON bench_rows (ts DESC)",
-    "identity + BRIN ts (0009)": "CREATE INDEX ON bench_rows USING brin (ts)",
+    "identity (mine, station, parameter, ts) + B-tree ts (before 0009)": [
+        SERIES_FIRST,
+        "CREATE INDEX ON bench_rows (ts DESC)",
+    ],
+    "identity (mine, station, parameter, ts) + BRIN ts (0009)": [SERIES_FIRST, BRIN_TS],
+    "identity (mine, station, ts, parameter) + BRIN ts (0010)": [STATION_TIME_FIRST, BRIN_TS],
 }
 
 
@@ -61,12 +67,11 @@ def index_costs(url: str, mines: int, messages_per_batch: int, batches: int) -> 
     chunks = [copy_data(copy_rows(batch)) for batch in records]
     out = {}
     with psycopg.connect(url, autocommit=True) as conn:
-        for name, extra in INDEXES.items():
+        for name, indexes in INDEXES.items():
             conn.execute("DROP TABLE IF EXISTS bench_rows")
             conn.execute("CREATE TABLE bench_rows (LIKE readings INCLUDING DEFAULTS)")
-            conn.execute("CREATE UNIQUE INDEX ON bench_rows (mine_id, station_id, parameter, ts)")
-            if extra:
-                conn.execute(extra)
+            for index in indexes:
+                conn.execute(index)
             started = time.perf_counter()
             for chunk in chunks:
                 with conn.transaction(), conn.cursor().copy(copy_statement("bench_rows")) as copy:

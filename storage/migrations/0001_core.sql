@@ -14,7 +14,7 @@ CREATE TABLE readings (
 );
 -- The identity of a reading: one value per sensor and instant. Replays and re-sends never
 -- double a row; the writer relies on this index when it falls back to ON CONFLICT.
-CREATE UNIQUE INDEX readings_identity ON readings (mine_id, station_id, parameter, ts);
+CREATE UNIQUE INDEX readings_identity ON readings (mine_id, station_id, parameter, ts);  -- reordered in 0010
 CREATE INDEX readings_ts ON readings (ts DESC);
 
 -- Kafka offsets written in the same transaction as the rows they produced, so a replay
