@@ -286,6 +286,7 @@ class QualityMonitor:
     def observe(self, readings: Iterable[Reading], arrived_at: float | None = None) -> list[QualityFinding]:
         """Run the checks over ``readings``; ``arrived_at`` is the processing time (else event time)."""
         found: list[QualityFinding] = []
+        heard: tuple[str, str, float] | None = None  # the last station and time told to the offline watch
         for r in readings:
             key = (r.mine_id, r.station_id, r.parameter)
             checks = self._series.get(key)
@@ -295,11 +296,13 @@ class QualityMonitor:
             if series_found:
                 found.extend(QualityFinding(r.mine_id, r.station_id, r.parameter, f) for f in series_found)
             if self.track_offline:
-                station = f"{r.mine_id}/{r.station_id}"
-                found.extend(
-                    QualityFinding(r.mine_id, r.station_id, None, f)
-                    for f in self.offline.seen(station, r.t if arrived_at is None else arrived_at)
-                )
+                t = r.t if arrived_at is None else arrived_at
+                if heard != (r.mine_id, r.station_id, t):  # a message's readings: one station, one time
+                    heard = (r.mine_id, r.station_id, t)
+                    found.extend(
+                        QualityFinding(r.mine_id, r.station_id, None, f)
+                        for f in self.offline.seen(f"{r.mine_id}/{r.station_id}", t)
+                    )
         return found
 
     def check_offline(self, now: float) -> list[QualityFinding]:

@@ -130,3 +130,24 @@ def test_monitor_offline_uses_the_stations_interval():
     found = monitor.check_offline(51.0)  # WW01 reports every 10 s: 5 missed after 50 s
     assert [(f.station_id, f.finding.kind) for f in found] == [("WW01", "offline")]
     assert [f.station_id for f in monitor.check_offline(301.0)] == ["RG01"]  # default 60 s x 5
+
+
+def test_monitor_clears_offline_once_per_station_when_its_data_arrive_interleaved():
+    monitor = QualityMonitor(REGISTRY)
+    monitor.observe([Reading("M1", "WW01", "w01018", 0.0, 40.0, "mg/L", "N")], arrived_at=0.0)
+    monitor.observe([Reading("M1", "RG01", "rain", 0.0, 0.0, "mm", "N")], arrived_at=0.0)
+    assert [f.station_id for f in monitor.check_offline(301.0)] == ["WW01", "RG01"]
+    back = [
+        Reading("M1", "WW01", "w01018", 400.0, 41.0, "mg/L", "N"),
+        Reading("M1", "RG01", "rain", 400.0, 0.0, "mm", "N"),
+        Reading("M1", "WW01", "w01018", 401.0, 42.0, "mg/L", "N"),
+        Reading("M1", "RG01", "rain", 401.0, 0.0, "mm", "N"),
+    ]
+    found = monitor.observe(back, arrived_at=402.0)
+    assert [(f.station_id, f.finding.kind, f.finding.cleared, f.finding.t) for f in found] == [
+        ("WW01", "offline", True, 402.0),
+        ("RG01", "offline", True, 402.0),
+    ]
+    assert monitor.check_offline(402.0) == []
+    # both were heard at 402 s: WW01 (every 10 s) is missed again 50 s later, RG01 (60 s) is not
+    assert [f.station_id for f in monitor.check_offline(402.0 + 51.0)] == ["WW01"]
