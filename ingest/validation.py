@@ -185,20 +185,21 @@ class Gatekeeper:
 
     def _check_readings(self, address: TopicAddress, message: dict[str, Any], now: float) -> Verdict:
         readings = message["readings"]
+        message_ts = message["ts"]
         instants: dict[str, float] = {}
-        verdict = self._parse_times(address, [message["ts"], *(r["ts"] for r in readings if "ts" in r)], now, instants)
+        verdict = self._parse_times(address, [message_ts], now, instants)
         if verdict is not None:
             return verdict
-        message_t = instants[message["ts"]]
+        units_refused = self._units_refused
         seen: dict[tuple[str, float], int] = {}
-        for i, reading in enumerate(readings):
+        for i, reading in enumerate(readings):  # every bridged reading passes here: one pass, cached lookups
             code = reading["parameter"]
-            if self._unit_refused(code, reading["unit"]):
+            unit = reading["unit"]
+            if units_refused.get((code, unit), True) and self._unit_refused(code, unit):
                 parameter = self.catalogue[code]
                 return Rejected(
                     "unit_invalid",
-                    f"readings[{i}]: unit {reading['unit']!r} is not a unit of {code} "
-                    f"({parameter.name}); send {parameter.unit}",
+                    f"readings[{i}]: unit {unit!r} is not a unit of {code} ({parameter.name}); send {parameter.unit}",
                     address.mine_id,
                 )
             value = reading["value"]
@@ -208,7 +209,14 @@ class Gatekeeper:
                     f"readings[{i}]: value of {code} is not a finite number",
                     address.mine_id,
                 )
-            key = (code, instants[reading["ts"]] if "ts" in reading else message_t)
+            stamp = reading.get("ts", message_ts)
+            t = instants.get(stamp)
+            if t is None:
+                verdict = self._parse_times(address, [stamp], now, instants)
+                if verdict is not None:
+                    return verdict
+                t = instants[stamp]
+            key = (code, t)
             if key in seen:
                 return Rejected(
                     "duplicate_reading",
