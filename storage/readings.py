@@ -143,43 +143,46 @@ def copy_data(rows: bytes) -> bytes:
 
 def copy_rows(records: list[SourceRecord]) -> bytes:
     """The COPY rows (binary format, columns :data:`COLUMNS`, without header and trailer) for
-    every sample in ``records``."""
-    rows: list[bytes] = []
-    add = rows.append
-    stamps: dict[str, int] = {}
-    fields: dict[str, bytes] = {}
+    every sample in ``records``.
+
+    Every reading passes here, so each row is joined from encoded pieces that repeat (the
+    sample time, the mine and station, the parameter, the unit, flag and origin) and are
+    encoded once per batch; only the value is packed per row."""
+    parts: list[bytes] = []
+    extend = parts.extend
+    starts: dict[str, bytes] = {}  # sample time as sent -> field count and the time, encoded
+    fields: dict[Any, bytes] = {}  # parameter, or (mine, station) -> encoded field(s)
     for record in records:
         batch = record.batch
         received = struct.pack(">iq", 8, _micros(batch["received_at"]))
+        tails: dict[tuple[str, str, str | None], bytes] = {}  # (unit, flag, origin) -> last fields
         for message in batch["messages"]:
             message_ts = message["ts"]
-            origin = _field(message["origin"]) if "origin" in message else _NULL
-            head = _field(message["mine_id"]) + _field(message["station_id"])
-            tails: dict[tuple[str, str], bytes] = {}
+            origin = message.get("origin")
+            station = (message["mine_id"], message["station_id"])
+            head = fields.get(station)
+            if head is None:
+                head = fields[station] = _field(station[0]) + _field(station[1])
             for reading in message["readings"]:
                 if not is_sample(reading):
                     continue
                 stamp = reading.get("ts") or message_ts
-                micros = stamps.get(stamp)
-                if micros is None:
-                    micros = stamps[stamp] = _micros(datetime.fromisoformat(stamp).timestamp())
+                start = starts.get(stamp)
+                if start is None:
+                    start = starts[stamp] = _ROW_START.pack(9, 8, _micros(datetime.fromisoformat(stamp).timestamp()))
                 parameter = reading["parameter"]
                 name = fields.get(parameter)
                 if name is None:
                     name = fields[parameter] = _field(parameter)
                 value = reading["value"]
-                key = (reading["unit"], reading["flag"])
+                key = (reading["unit"], reading["flag"], origin)
                 tail = tails.get(key)
                 if tail is None:
-                    tail = tails[key] = _field(key[0]) + _field(key[1]) + received + origin
-                add(
-                    _ROW_START.pack(9, 8, micros)
-                    + head
-                    + name
-                    + (_NULL if value is None else _VALUE.pack(8, value))
-                    + tail
-                )
-    return b"".join(rows)
+                    tail = tails[key] = (
+                        _field(key[0]) + _field(key[1]) + received + (_NULL if origin is None else _field(origin))
+                    )
+                extend((start, head, name, _NULL if value is None else _VALUE.pack(8, value), tail))
+    return b"".join(parts)
 
 
 def interval_rows(records: list[SourceRecord]) -> list[tuple[Any, ...]]:
