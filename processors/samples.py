@@ -56,6 +56,9 @@ class Reading(NamedTuple):
     flag: str
 
 
+_new_tuple = tuple.__new__
+
+
 class SeriesKey(NamedTuple):
     mine_id: str
     station_id: str
@@ -177,18 +180,21 @@ def is_sample(reading: Mapping[str, Any]) -> bool:
 def readings_of_batch(batch: Mapping[str, Any]) -> list[Reading]:
     """The readings of a telemetry batch (see minewatch.records), with epoch times."""
     out: list[Reading] = []
+    append = out.append
     stamps: dict[str, float] = {}
     for message in batch["messages"]:
         mine = message["mine_id"]
         station = message["station_id"]
+        message_ts = message["ts"]
         for r in message["readings"]:
             if not is_sample(r):
                 continue
-            stamp = r.get("ts") or message["ts"]
+            stamp = r.get("ts") or message_ts
             t = stamps.get(stamp)
             if t is None:
                 t = stamps[stamp] = datetime.fromisoformat(stamp).timestamp()
-            out.append(Reading(mine, station, r["parameter"], t, r["value"], r["unit"], r["flag"]))
+            # tuple.__new__ skips the NamedTuple constructor's Python frame: every reading is built here
+            append(_new_tuple(Reading, (mine, station, r["parameter"], t, r["value"], r["unit"], r["flag"])))
     return out
 
 
