@@ -238,7 +238,7 @@ def _load_settings() -> QualitySettings:
 
 
 class _SeriesChecks:
-    __slots__ = ("constant", "impossible", "jump", "range")
+    __slots__ = ("constant", "impossible", "jump", "range", "value_checks")
 
     def __init__(self, settings: QualitySettings, parameter: str, sensor_range: tuple[float, float] | None) -> None:
         own = settings.of(parameter)
@@ -251,6 +251,9 @@ class _SeriesChecks:
         self.jump = (
             SuddenJump(d["jump"]["z"], d["jump"]["alpha"], d["jump"]["warmup"]) if own.get("jump", True) else None
         )
+        self.value_checks = tuple(  # the checks of a valid value, in this order
+            c.update for c in (self.impossible, self.constant, self.jump) if c is not None
+        )
 
     def update(self, r: Reading) -> list[Finding]:
         t, value, flag = r.t, r.value, r.flag
@@ -258,11 +261,10 @@ class _SeriesChecks:
         if flag != "N" or value is None:
             return found
         value = float(value)
-        found += self.impossible.update(t, value)
-        if self.constant is not None:
-            found += self.constant.update(t, value)
-        if self.jump is not None:
-            found += self.jump.update(t, value)
+        for check in self.value_checks:
+            more = check(t, value)
+            if more:  # rare: most readings find nothing
+                found = found + more
         return found
 
 
