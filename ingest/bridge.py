@@ -104,6 +104,7 @@ class Bridge:
         self._pending: dict[tuple[str, int], _Pending] = {}  # (channel, partition)
         self._retry: list[tuple[str, bytes | None, bytes, list[int], int, int]] = []
         self._partition_counts: dict[str, int] = {}
+        self._mine_partitions: dict[tuple[str, str], int] = {}
         self._generation = 0  # MQTT connection generation: acks of older connections are void
         self._unacknowledged = 0  # exported as UNACKNOWLEDGED by the flush loop, not per message
         self.producer = Producer(
@@ -171,8 +172,10 @@ class Bridge:
             if channel == "reports":  # one record each, as published: its hash must be of these bytes
                 self._produce(KafkaTopics.REPORTS, verdict.address.mine_id.encode(), msg.payload, [ack], generation)
                 return
-            key = (channel, partition_of(verdict.address.mine_id, self._partitions(_KAFKA_TOPIC[channel])))
-            pending = self._pending.setdefault(key, _Pending(first_at=now))
+            key = (channel, self._partition_of(channel, verdict.address.mine_id))
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = self._pending[key] = _Pending(first_at=now)
             pending.payloads.append(msg.payload)
             pending.acks.append(ack)
             pending.readings += verdict.reading_count
@@ -180,6 +183,15 @@ class Bridge:
                 self._flush_one(key, generation)
 
     # --- Kafka side ---
+
+    def _partition_of(self, channel: str, mine_id: str) -> int:
+        """The Kafka partition of a registered mine's records on a channel (asked per message, so
+        remembered; only accepted messages, of registered mines, come here)."""
+        key = (channel, mine_id)
+        partition = self._mine_partitions.get(key)
+        if partition is None:
+            partition = self._mine_partitions[key] = partition_of(mine_id, self._partitions(_KAFKA_TOPIC[channel]))
+        return partition
 
     def _partitions(self, topic: str) -> int:
         """The topic's partition count, asked of Kafka once."""
