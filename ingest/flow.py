@@ -87,12 +87,13 @@ class FlowControl:
     """Pause/go with hysteresis over the backlog (see the module docstring).
 
     The default marks keep a few seconds of work waiting at full speed (a QoS 1 message holds
-    about ten readings; a Kafka record, the messages of one partition over 20 ms), so the
+    about ten readings; a Kafka record, the messages of one partition over 50 ms), so the
     pipeline never idles while publishers are paused, and the broker never holds more than a
     few hundred megabytes (messages arriving while the pause propagates included). The Kafka
     lag is read each second from offsets the workers commit each second, and the publishers
-    need a second more to refill the pipeline: with "go" at 300 records the worker ran dry for
-    seconds in every cycle of the overload benchmark; at 1,200 it does not.
+    need a second more to refill the pipeline: with "go" at 300 records of ~12 messages the worker
+    ran dry for seconds in every cycle of the overload benchmark; at 1,200 it did not. Records
+    hold ~40 messages since the bridge lingers 50 ms: the marks are 1,000 and 500.
     """
 
     def __init__(
@@ -100,8 +101,8 @@ class FlowControl:
         *,
         high_messages: int = 20_000,
         low_messages: int = 5_000,
-        high_records: int = 2_500,
-        low_records: int = 1_200,
+        high_records: int = 1_000,
+        low_records: int = 500,
         pause_ttl_s: float = PAUSE_TTL_S,
         renew_every_s: float = RENEW_EVERY_S,
     ) -> None:

@@ -142,7 +142,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from ingest.bridge import Bridge
+    from ingest.bridge import LINGER_S, Bridge
     from minewatch.gcpolicy import tune_for_throughput
     from minewatch.metrics import serve_metrics
     from minewatch.registry import Registry
@@ -150,7 +150,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level)
     settings = Settings.from_env()
     serve_metrics(args.metrics_port)
-    bridge = Bridge(settings, Registry.load(settings.registry_path), linger_s=args.linger)
+    bridge = Bridge(settings, Registry.load(settings.registry_path), linger_s=args.linger or LINGER_S)
     tune_for_throughput()
     bridge.run(_stop_event())
     logging.getLogger("minewatch.bridge").info("stopped: %s", bridge.stats)
@@ -601,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--metrics-port", type=int, default=None)
         if name == "bridge":
-            p.add_argument("--linger", type=float, default=0.02, help="seconds to group a mine's messages")
+            p.add_argument("--linger", type=float, help="seconds to group a partition's messages (default LINGER_S)")
         if name == "dispatcher":
             p.add_argument("--lease", type=float, default=60.0, help="seconds a claimed delivery is held")
             p.add_argument("--tick", type=float, default=1.0, help="seconds between notifier steps when idle")
