@@ -65,6 +65,8 @@ def canonical(unit: str) -> str:
 
 def convert(value: float, from_unit: str, to_unit: str) -> float:
     """``value`` expressed in ``to_unit``; raises :class:`UnitMismatch` for unknown pairs."""
+    if from_unit == to_unit:  # nearly every reading: its device sends the unit the limits use
+        return value
     src, dst = canonical(from_unit), canonical(to_unit)
     if src == dst:
         return value

@@ -113,6 +113,9 @@ class StationRules:
     references: Mapping[str, tuple[float | None, ...]]
     kind: str = "wastewater"
     _limits_of: dict[tuple[str, str], tuple[Limit, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _series_of: dict[str, tuple[tuple[SeriesKey, float | None], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def tracks_slope(self) -> bool:
@@ -146,6 +149,17 @@ class StationRules:
             for p, refs in self.references.items()
             for r in refs
         ]
+
+    def series_of(self, parameter: str) -> tuple[tuple[SeriesKey, float | None], ...]:
+        """The judged series of ``parameter`` at this station with their O2 references (none if
+        it is not judged); worked out once per parameter, asked for every reading."""
+        found = self._series_of.get(parameter)
+        if found is None:
+            found = self._series_of[parameter] = tuple(
+                (SeriesKey(self.mine_id, self.station_id, parameter, reference_label(reference)), reference)
+                for reference in self.references.get(parameter, ())
+            )
+        return found
 
     def limits_of(self, series: SeriesKey) -> tuple[Limit, ...]:
         key = (series.parameter, series.reference)
@@ -223,16 +237,16 @@ def aggregate_minutes(
         station_rules = rules.get((r.mine_id, r.station_id))
         if station_rules is None:
             continue
-        references = station_rules.references.get(r.parameter)
-        if not references:
+        series = station_rules.series_of(r.parameter)
+        if not series:
             continue
         value = _valid_value(r, station_rules.units[r.parameter])
-        minute = minute_of(r.t)
-        for reference in references:
+        minute = r.t - r.t % 60.0  # minute_of, inline: every reading passes here
+        for series_key, reference in series:
             sample = value
             if reference is not None and sample is not None:
                 sample = _o2_corrected(sample, reference, o2.get((r.mine_id, r.station_id, r.t)))
-            key = (SeriesKey(r.mine_id, r.station_id, r.parameter, reference_label(reference)), minute)
+            key = (series_key, minute)
             aggregate = out.get(key)
             if aggregate is None:
                 aggregate = out[key] = MinuteValue()
