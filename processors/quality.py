@@ -27,6 +27,7 @@ condition or *clears* it (``cleared=True``) when the data are normal again.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -255,8 +256,7 @@ class _SeriesChecks:
             c.update for c in (self.impossible, self.constant, self.jump) if c is not None
         )
 
-    def update(self, r: Reading) -> list[Finding]:
-        t, value, flag = r.t, r.value, r.flag
+    def update(self, t: float, value: float | None, flag: str) -> list[Finding]:
         found = self.range.update(t, value, flag)
         if flag != "N" or value is None:
             return found
@@ -288,22 +288,25 @@ class QualityMonitor:
     def observe(self, readings: Iterable[Reading], arrived_at: float | None = None) -> list[QualityFinding]:
         """Run the checks over ``readings``; ``arrived_at`` is the processing time (else event time)."""
         found: list[QualityFinding] = []
-        heard: tuple[str, str, float] | None = None  # the last station and time told to the offline watch
-        for r in readings:
-            key = (r.mine_id, r.station_id, r.parameter)
-            checks = self._series.get(key)
+        series = self._series
+        heard_mine = heard_station = None  # the last station and time told to the offline watch
+        heard_t = math.nan
+        for mine, station, parameter, t, value, _, flag in readings:  # every reading: unpacked once
+            key = (mine, station, parameter)
+            checks = series.get(key)
             if checks is None:
-                checks = self._series[key] = _SeriesChecks(self.settings, r.parameter, self.ranges.get(key))
-            series_found = checks.update(r)
+                checks = series[key] = _SeriesChecks(self.settings, parameter, self.ranges.get(key))
+            series_found = checks.update(t, value, flag)
             if series_found:
-                found.extend(QualityFinding(r.mine_id, r.station_id, r.parameter, f) for f in series_found)
+                found.extend(QualityFinding(mine, station, parameter, f) for f in series_found)
             if self.track_offline:
-                t = r.t if arrived_at is None else arrived_at
-                if heard != (r.mine_id, r.station_id, t):  # a message's readings: one station, one time
-                    heard = (r.mine_id, r.station_id, t)
+                heard = t if arrived_at is None else arrived_at
+                if (
+                    station != heard_station or mine != heard_mine or heard != heard_t
+                ):  # a message: one station, one time
+                    heard_mine, heard_station, heard_t = mine, station, heard
                     found.extend(
-                        QualityFinding(r.mine_id, r.station_id, None, f)
-                        for f in self.offline.seen(f"{r.mine_id}/{r.station_id}", t)
+                        QualityFinding(mine, station, None, f) for f in self.offline.seen(f"{mine}/{station}", heard)
                     )
         return found
 
