@@ -150,7 +150,9 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level)
     settings = Settings.from_env()
     serve_metrics(args.metrics_port)
-    bridge = Bridge(settings, Registry.load(settings.registry_path), linger_s=args.linger or LINGER_S)
+    bridge = Bridge(
+        settings, Registry.load(settings.registry_path), linger_s=LINGER_S if args.linger is None else args.linger
+    )
     tune_for_throughput()
     bridge.run(_stop_event())
     logging.getLogger("minewatch.bridge").info("stopped: %s", bridge.stats)

@@ -301,9 +301,8 @@ class QualityMonitor:
                 found.extend(QualityFinding(mine, station, parameter, f) for f in series_found)
             if self.track_offline:
                 heard = t if arrived_at is None else arrived_at
-                if (
-                    station != heard_station or mine != heard_mine or heard != heard_t
-                ):  # a message: one station, one time
+                # a message's readings share one station and one time: the watch is told once
+                if station != heard_station or mine != heard_mine or heard != heard_t:
                     heard_mine, heard_station, heard_t = mine, station, heard
                     found.extend(
                         QualityFinding(mine, station, None, f) for f in self.offline.seen(f"{mine}/{station}", heard)
