@@ -190,12 +190,11 @@ class Gatekeeper:
         verdict = self._parse_times(address, [message_ts], now, instants)
         if verdict is not None:
             return verdict
-        units_refused = self._units_refused
         seen: dict[tuple[str, float], int] = {}
         for i, reading in enumerate(readings):  # every bridged reading passes here: one pass, cached lookups
             code = reading["parameter"]
             unit = reading["unit"]
-            if units_refused.get((code, unit), True) and self._unit_refused(code, unit):
+            if self._unit_refused(code, unit):
                 parameter = self.catalogue[code]
                 return Rejected(
                     "unit_invalid",

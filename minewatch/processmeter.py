@@ -13,7 +13,7 @@ import contextlib
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import psutil
 
@@ -48,33 +48,25 @@ class ProcessMeter:
     def add_database_backends(self, db_url: str) -> None:
         """The PostgreSQL server processes serving ``db_url``'s database, now and as they open."""
         self.database_url = db_url
-        self._add_backends(psutil.process_iter(["cmdline"]))
-
-    def _add_backends(self, processes: Iterable[psutil.Process]) -> None:
-        assert self.database_url is not None
-        name = self.database_url.rsplit("/", 1)[-1]
-        for process in processes:
-            if f"postgres {process.pid}" in self.processes:
-                continue
-            with contextlib.suppress(psutil.Error):
-                cmdline = " ".join(process.cmdline())
-                if cmdline.startswith("postgres:") and f" {name} " in f"{cmdline} ":
-                    self.add(f"postgres {process.pid}", process.pid)
+        self._refresh_families()
 
     def _refresh_families(self) -> None:
-        """One pass over the process table: every process's descendants, and new backends."""
+        """One pass over the process table: new database backends, every process's descendants."""
         children: dict[int, list[psutil.Process]] = defaultdict(list)
-        every = list(psutil.process_iter(["ppid"]))
-        for process in every:
+        database = self.database_url.rsplit("/", 1)[-1] if self.database_url else None
+        for process in psutil.process_iter(["ppid", "cmdline"]):
             children[process.info["ppid"]].append(process)
+            cmdline = " ".join(process.info["cmdline"] or ())
+            backend = f"postgres {process.pid}"
+            is_ours = database and cmdline.startswith("postgres:") and f" {database} " in f"{cmdline} "
+            if is_ours and backend not in self.processes:
+                self.add(backend, process.pid)
         for name, root in self.processes.items():
             family, frontier = [root], [root]
             while frontier:
                 frontier = [child for parent in frontier for child in children.get(parent.pid, ())]
                 family.extend(frontier)
             self.families[name] = family
-        if self.database_url:
-            self._add_backends([p for p in every if f"postgres {p.pid}" not in self.processes])
 
     def _cpu(self, name: str) -> float:
         seen = self._member_cpu[name]

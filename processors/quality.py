@@ -239,21 +239,19 @@ def _load_settings() -> QualitySettings:
 
 
 class _SeriesChecks:
-    __slots__ = ("constant", "impossible", "jump", "range", "value_checks")
+    __slots__ = ("range", "value_checks")
 
     def __init__(self, settings: QualitySettings, parameter: str, sensor_range: tuple[float, float] | None) -> None:
         own = settings.of(parameter)
         d = settings.defaults
-        self.impossible = ImpossibleValue(
+        self.range = OutOfRange(*(sensor_range or (None, None)))
+        impossible = ImpossibleValue(
             own.get("negative_allowed", not d["impossible"]["negative"]), own.get("zero_impossible", False)
         )
-        self.range = OutOfRange(*(sensor_range or (None, None)))
-        self.constant = ConstantValue(d["constant"]["run"]) if own.get("constant", True) else None
-        self.jump = (
-            SuddenJump(d["jump"]["z"], d["jump"]["alpha"], d["jump"]["warmup"]) if own.get("jump", True) else None
-        )
+        constant = ConstantValue(d["constant"]["run"]) if own.get("constant", True) else None
+        jump = SuddenJump(d["jump"]["z"], d["jump"]["alpha"], d["jump"]["warmup"]) if own.get("jump", True) else None
         self.value_checks = tuple(  # the checks of a valid value, in this order
-            c.update for c in (self.impossible, self.constant, self.jump) if c is not None
+            c.update for c in (impossible, constant, jump) if c is not None
         )
 
     def update(self, t: float, value: float | None, flag: str) -> list[Finding]:

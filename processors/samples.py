@@ -241,7 +241,7 @@ def aggregate_minutes(
         if not series:
             continue
         value = _valid_value(r, station_rules.units[r.parameter])
-        minute = r.t - r.t % 60.0  # minute_of, inline: every reading passes here
+        minute = minute_of(r.t)
         for series_key, reference in series:
             sample = value
             if reference is not None and sample is not None:
