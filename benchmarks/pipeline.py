@@ -30,7 +30,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -206,6 +206,7 @@ class LatencyProbes:
         self.alert_probes = alert_probes
         self.sent_rows: dict[float, float] = {}  # event ts -> publish time
         self.row_latency: list[float] = []
+        self.row_published: list[float] = []  # when each row of row_latency was published
         self.alert_sent: dict[str, float] = {}  # mine -> publish time
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=f, daemon=True) for f in (self._publish, self._poll)]
@@ -260,6 +261,7 @@ class LatencyProbes:
                     sent = self.sent_rows.get(ts)
                     if sent is not None:
                         self.row_latency.append(seen - sent)
+                        self.row_published.append(sent)
                     last = max(last, ts)
 
     def alert_latencies(self, receiver: WebhookReceiver) -> list[float]:
@@ -276,6 +278,17 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
         return {"p50": None, "p95": None, "p99": None, "n": len(values)}  # type: ignore[dict-item]
     q = statistics.quantiles(values, n=100, method="inclusive")
     return {"p50": round(q[49], 3), "p95": round(q[94], 3), "p99": round(q[98], 3), "n": len(values)}  # type: ignore[dict-item]
+
+
+def _write_row_latencies(path: Path, probes: LatencyProbes, began: float) -> None:
+    """Each probe row's publish time (seconds into the run, and into its minute) and latency: where
+    the slow ones fall, e.g. on the minute boundary when every station's minute closes."""
+    lines = ["run_s\tminute_s\tlatency_s"]
+    lines += [
+        f"{sent - began:.3f}\t{sent % 60:.3f}\t{latency:.3f}"
+        for sent, latency in zip(probes.row_published, probes.row_latency, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
 
 
 # --- process accounting -----------------------------------------------------------------------
@@ -372,7 +385,8 @@ def naive_rate(services: Any, load: list[Source], options: BenchOptions) -> dict
 
 @contextlib.contextmanager
 def _stack(options: BenchOptions, registry: Registry, receiver: WebhookReceiver, secret: str) -> Iterator[Any]:
-    run_dir = options.run_dir or Path(".minewatch") / time.strftime("bench-%Y%m%d-%H%M%S")
+    assert options.run_dir is not None
+    run_dir = options.run_dir
     with (
         scratch_database(options.db_url, "minewatch_bench") as db_url,
         infrastructure(
@@ -389,6 +403,7 @@ def _stack(options: BenchOptions, registry: Registry, receiver: WebhookReceiver,
 
 
 def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
+    options = replace(options, run_dir=options.run_dir or Path(".minewatch") / time.strftime("bench-%Y%m%d-%H%M%S"))
     registry = generate_fleet(options.mines, seed=3)
     probes_needed = int(options.duration_s) + 2
     alert_targets: list[tuple[str, str]] = []
@@ -438,7 +453,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             publisher.start()
             meter.add("publisher", publisher.pid)  # type: ignore[arg-type]
             meter.start()
-            began = time.monotonic()
+            began, began_wall = time.monotonic(), time.time()
             with probes:
                 while publisher.is_alive():
                     time.sleep(1.0)
@@ -469,6 +484,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) >= 2 else float("nan")
         )
         rows = percentiles(probes.row_latency)
+        _write_row_latencies(options.run_dir / "row_latency.tsv", probes, began_wall)
         alerts = percentiles(probes.alert_latencies(receiver))
         copy = copy_rate(services.db_url)
         naive = naive_rate(services, load, options)
