@@ -42,7 +42,7 @@ from minewatch.brokerconfig import SIMULATOR_USER
 from minewatch.metrics import scrape
 from minewatch.processmeter import ProcessMeter
 from minewatch.registry import Registry
-from minewatch.settings import MqttEndpoint
+from minewatch.settings import MqttEndpoint, Settings
 from minewatch.stack import MinewatchProcesses, infrastructure
 from minewatch.topics import FLOW_TOPIC, telemetry_topic
 from simulators.fleet import generate_fleet
@@ -59,7 +59,7 @@ class BenchOptions:
     duration_s: float = 60.0
     warmup_s: float = 10.0
     readings_per_message: int = 10
-    partitions: int = 8
+    partitions: int = Settings.kafka_partitions
     naive_s: float = 15.0  # how long the naive ingestor is fed
     workers: int = 1  # Faust workers in the consumer group (scale-out)
     bridges: int = 1  # bridges on the shared subscription (scale-out)

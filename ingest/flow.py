@@ -93,7 +93,7 @@ class FlowControl:
     lag is read each second from offsets the workers commit each second, and the publishers
     need a second more to refill the pipeline: with "go" at 300 records of ~12 messages the worker
     ran dry for seconds in every cycle of the overload benchmark; at 1,200 it did not. Records
-    hold ~40 messages since the bridge lingers 50 ms: the marks are 1,000 and 500.
+    hold ~80 messages since the bridge lingers 50 ms over 4 partitions: the marks are 500 and 250.
     """
 
     def __init__(
@@ -101,8 +101,8 @@ class FlowControl:
         *,
         high_messages: int = 20_000,
         low_messages: int = 5_000,
-        high_records: int = 1_000,
-        low_records: int = 500,
+        high_records: int = 500,
+        low_records: int = 250,
         pause_ttl_s: float = PAUSE_TTL_S,
         renew_every_s: float = RENEW_EVERY_S,
     ) -> None:

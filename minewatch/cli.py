@@ -550,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
         "of 10-minute data replayed)",
     )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--partitions", type=int, default=8)
+    p.add_argument("--partitions", type=int, default=Settings.kafka_partitions)
     p.add_argument("--registry", type=Path, help="use this registry instead of generating one")
     p.add_argument("--run-dir", type=Path)
     p.add_argument("--webhook", action="append", help="deliver alerts here (default: a local receiver)")
@@ -711,7 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     bench_parser.add_argument("--warmup", type=float, default=10.0, help="seconds left out of the sustained rate")
     bench_parser.add_argument("--readings-per-message", type=int, default=10)
-    bench_parser.add_argument("--partitions", type=int, default=8)
+    bench_parser.add_argument("--partitions", type=int, default=Settings.kafka_partitions)
     bench_parser.add_argument("--naive-duration", type=float, default=15.0, help="seconds the naive ingestor is fed")
     bench_parser.add_argument("--workers", type=int, default=1, help="Faust workers (scale-out)")
     bench_parser.add_argument("--bridges", type=int, default=1, help="ingest bridges (scale-out)")

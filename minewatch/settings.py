@@ -85,7 +85,11 @@ class Settings:
     db_url: str = DEFAULT_DB_URL
     mqtt: MqttEndpoint = field(default_factory=MqttEndpoint)
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_partitions: int = 8
+    # Fewer, bigger records: at 60,000 readings/s for 5 minutes, 4 partitions against 8 measured
+    # p99 publish -> alert 0.80 / 0.98 s against 2.28 / 1.51 s (two back-to-back pairs), the same
+    # overload throughput, and Tansu at 57 s of CPU instead of 84 (its fetch cost grows with the
+    # number of records in a partition). Up to 4 workers; scale further with more partitions.
+    kafka_partitions: int = 4
     registry_path: Path = Path("registry.yaml")
     webhook_urls: tuple[str, ...] = ()
     # Tansu completes a consumer-group join only after half the session timeout; Faust's

@@ -41,7 +41,7 @@ from minewatch.paths import DATA
 from minewatch.regions import PROVINCE_CODE
 from minewatch.registry import Registry
 from minewatch.services import Database, KafkaBroker, ManagedProcess, MqttBroker, free_port, wait_until
-from minewatch.settings import MqttEndpoint
+from minewatch.settings import MqttEndpoint, Settings
 from minewatch.topics import KafkaTopics
 from processors.windows import CST
 from simulators.fleet import generate_fleet
@@ -60,7 +60,7 @@ class UpOptions:
     interval_s: float = 1.0
     scenario: str = "normal"
     seed: int = 1
-    partitions: int = 8
+    partitions: int = Settings.kafka_partitions
     run_dir: Path | None = None
     registry_path: Path | None = None
     db_url: str | None = None
