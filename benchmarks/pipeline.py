@@ -30,7 +30,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -205,8 +205,7 @@ class LatencyProbes:
         self.row_mine, self.row_station = row_probe
         self.alert_probes = alert_probes
         self.sent_rows: dict[float, float] = {}  # event ts -> publish time
-        self.row_latency: list[float] = []
-        self.row_published: list[float] = []  # when each row of row_latency was published
+        self.rows: list[tuple[float, float]] = []  # (publish time, latency) of each probe row seen
         self.alert_sent: dict[str, float] = {}  # mine -> publish time
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=f, daemon=True) for f in (self._publish, self._poll)]
@@ -260,9 +259,12 @@ class LatencyProbes:
                 for (ts,) in rows:
                     sent = self.sent_rows.get(ts)
                     if sent is not None:
-                        self.row_latency.append(seen - sent)
-                        self.row_published.append(sent)
+                        self.rows.append((sent, seen - sent))
                     last = max(last, ts)
+
+    @property
+    def row_latency(self) -> list[float]:
+        return [latency for _, latency in self.rows]
 
     def alert_latencies(self, receiver: WebhookReceiver) -> list[float]:
         out = []
@@ -284,10 +286,7 @@ def _write_row_latencies(path: Path, probes: LatencyProbes, began: float) -> Non
     """Each probe row's publish time (seconds into the run, and into its minute) and latency: where
     the slow ones fall, e.g. on the minute boundary when every station's minute closes."""
     lines = ["run_s\tminute_s\tlatency_s"]
-    lines += [
-        f"{sent - began:.3f}\t{sent % 60:.3f}\t{latency:.3f}"
-        for sent, latency in zip(probes.row_published, probes.row_latency, strict=True)
-    ]
+    lines += [f"{sent - began:.3f}\t{sent % 60:.3f}\t{latency:.3f}" for sent, latency in probes.rows]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -384,9 +383,9 @@ def naive_rate(services: Any, load: list[Source], options: BenchOptions) -> dict
 
 
 @contextlib.contextmanager
-def _stack(options: BenchOptions, registry: Registry, receiver: WebhookReceiver, secret: str) -> Iterator[Any]:
-    assert options.run_dir is not None
-    run_dir = options.run_dir
+def _stack(
+    options: BenchOptions, run_dir: Path, registry: Registry, receiver: WebhookReceiver, secret: str
+) -> Iterator[Any]:
     with (
         scratch_database(options.db_url, "minewatch_bench") as db_url,
         infrastructure(
@@ -403,7 +402,7 @@ def _stack(options: BenchOptions, registry: Registry, receiver: WebhookReceiver,
 
 
 def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
-    options = replace(options, run_dir=options.run_dir or Path(".minewatch") / time.strftime("bench-%Y%m%d-%H%M%S"))
+    run_dir = options.run_dir or Path(".minewatch") / time.strftime("bench-%Y%m%d-%H%M%S")
     registry = generate_fleet(options.mines, seed=3)
     probes_needed = int(options.duration_s) + 2
     alert_targets: list[tuple[str, str]] = []
@@ -421,7 +420,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
     secret = os.urandom(16).hex()
     with (
         WebhookReceiver(secret=secret) as receiver,
-        _stack(options, registry, receiver, secret) as (services, mqtt, kafka),
+        _stack(options, run_dir, registry, receiver, secret) as (services, mqtt, kafka),
     ):
         out.write(
             f"bench: {len(load)} stations of {options.mines - len(skip)} mines, {options.readings_per_message} readings"
@@ -484,7 +483,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) >= 2 else float("nan")
         )
         rows = percentiles(probes.row_latency)
-        _write_row_latencies(options.run_dir / "row_latency.tsv", probes, began_wall)
+        _write_row_latencies(run_dir / "row_latency.tsv", probes, began_wall)
         alerts = percentiles(probes.alert_latencies(receiver))
         copy = copy_rate(services.db_url)
         naive = naive_rate(services, load, options)
