@@ -38,7 +38,7 @@ from ingest.validation import Accepted, Gatekeeper, Rejected
 from minewatch.kafka import GroupLag
 from minewatch.records import dead_letter, partition_of, telemetry_batch
 from minewatch.registry import Registry
-from minewatch.settings import Settings
+from minewatch.settings import BRIDGE_LINGER_S, Settings
 from minewatch.topics import BROKER_STORE_TOPIC, FLOW_TOPIC, KafkaTopics, bridge_subscriptions, parse_topic
 
 log = logging.getLogger("minewatch.bridge")
@@ -49,7 +49,7 @@ log = logging.getLogger("minewatch.bridge")
 # (Tansu 3.7 -> 1.3 µs, workers 11.8 -> 9.2 µs a reading). The broker sends the bridge at most
 # max_inflight_messages (1,000) unacknowledged messages, so the linger plus Kafka's round trip
 # must stay well under 1,000 messages' time at full speed (~7,000 a second here).
-LINGER_S = 0.05
+LINGER_S = BRIDGE_LINGER_S
 
 RECEIVED = Counter("minewatch_bridge_messages_received_total", "MQTT messages received", ["channel"])
 REJECTED = Counter("minewatch_bridge_messages_rejected_total", "MQTT messages dead-lettered", ["reason"])
@@ -100,7 +100,7 @@ class Bridge:
         flow: FlowControl | None = None,
     ) -> None:
         self.settings = settings
-        self.flow = flow or FlowControl()
+        self.flow = flow or FlowControl.sized_for(settings)
         self._broker_messages: int | None = None
         self._kafka_records: int | None = None
         self.gate = Gatekeeper(registry)

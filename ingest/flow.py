@@ -41,10 +41,16 @@ from typing import Literal
 
 import orjson
 
+from minewatch.settings import Settings
+
 FlowState = Literal["go", "pause"]
 FLOW_SCHEMA = "minewatch/flow/v1"
 PAUSE_TTL_S = 15.0  # a pause not renewed within this is over
 RENEW_EVERY_S = 5.0
+# Workers' Kafka backlog that pauses the publishers, and lets them go, in seconds of the stream at
+# full speed (Settings.records_over turns them into records).
+HIGH_RECORDS_S = 6.25
+LOW_RECORDS_S = 3.125
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +98,9 @@ class FlowControl:
     few hundred megabytes (messages arriving while the pause propagates included). The Kafka
     lag is read each second from offsets the workers commit each second, and the publishers
     need a second more to refill the pipeline: with "go" at 300 records of ~12 messages the worker
-    ran dry for seconds in every cycle of the overload benchmark; at 1,200 it did not. Records
-    hold ~80 messages since the bridge lingers 50 ms over 4 partitions: the marks are 500 and 250.
+    ran dry for seconds in every cycle of the overload benchmark; at 1,200 it did not. A record
+    holds one partition's messages over the bridge's linger, so the record marks are sized in
+    seconds of the stream at full speed (:meth:`sized_for`): 500 and 250 records at 4 partitions.
     """
 
     def __init__(
@@ -101,8 +108,8 @@ class FlowControl:
         *,
         high_messages: int = 20_000,
         low_messages: int = 5_000,
-        high_records: int = 500,
-        low_records: int = 250,
+        high_records: int = Settings().records_over(HIGH_RECORDS_S),
+        low_records: int = Settings().records_over(LOW_RECORDS_S),
         pause_ttl_s: float = PAUSE_TTL_S,
         renew_every_s: float = RENEW_EVERY_S,
     ) -> None:
@@ -113,6 +120,11 @@ class FlowControl:
         self.pause_ttl_s, self.renew_every_s = pause_ttl_s, renew_every_s
         self.state: FlowState = "go"
         self._paused_at = float("-inf")  # when the current pause was last sent
+
+    @classmethod
+    def sized_for(cls, settings: Settings) -> FlowControl:
+        """The default marks, the Kafka ones for ``settings``' partitions."""
+        return cls(high_records=settings.records_over(HIGH_RECORDS_S), low_records=settings.records_over(LOW_RECORDS_S))
 
     def update(self, backlog: Backlog, now: float) -> FlowSignal | None:
         """The signal to publish at ``now``, if any: when the state changes, and every

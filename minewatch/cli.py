@@ -373,6 +373,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from benchmarks.pipeline import BenchOptions, run
 
+    if args.workers > args.partitions:  # a worker beyond the partitions would only stand by
+        raise SystemExit(f"bench: --workers {args.workers} needs --partitions {args.workers} or more")
     _setup_logging(args.log_level)
     options = BenchOptions(
         mines=args.mines,

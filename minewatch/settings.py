@@ -80,16 +80,22 @@ class MqttEndpoint:
         return MqttEndpoint(self.host, self.port, username, password)
 
 
+# The bridge closes each partition's Kafka record after this long (ingest/bridge.py says why), so
+# at full speed the telemetry topic carries kafka_partitions / BRIDGE_LINGER_S records a second.
+BRIDGE_LINGER_S = 0.05
+
+
 @dataclass(frozen=True)
 class Settings:
     db_url: str = DEFAULT_DB_URL
     mqtt: MqttEndpoint = field(default_factory=MqttEndpoint)
     kafka_bootstrap: str = "127.0.0.1:9092"
-    # Fewer, bigger records: at 60,000 readings/s for 5 minutes, 4 partitions against 8 measured
-    # p99 publish -> alert 0.80 / 0.98 s against 2.28 / 1.51 s (two back-to-back pairs), the same
-    # overload throughput, and Tansu at 57 s of CPU instead of 84 (its fetch cost grows with the
-    # number of records in a partition). Up to 4 workers; scale further with more partitions.
-    kafka_partitions: int = 4
+    # One per core here. Tansu's fetch cost grows with the records in the partitions it serves,
+    # and the bridge closes a record per partition every 50 ms: fewer partitions, fewer and bigger
+    # records. 100,000 readings/s for 5 minutes, back to back: Tansu 28 s of CPU with 2 against
+    # 47 s with 4 (84 s with 8 at 60,000/s), p99 publish -> alert 0.67 s against 0.72 s; overload
+    # stored 119,272/s against 110,866/s. At most one worker per partition: more cores, more.
+    kafka_partitions: int = 2
     registry_path: Path = Path("registry.yaml")
     webhook_urls: tuple[str, ...] = ()
     # Tansu completes a consumer-group join only after half the session timeout; Faust's
@@ -100,6 +106,17 @@ class Settings:
     routing_path: Path | None = None  # None: data/routing.yaml
     webhook_secret_env: str | None = None  # the variable holding the platform webhooks' HMAC secret
     external_url: str = ""  # where the bureau API is reachable, for links in notifications
+
+    def records_over(self, seconds: float) -> int:
+        """Telemetry records Kafka carries in ``seconds`` at full speed. The worker's takes and
+        buffers and the bridge's flow marks count records, and a record holds one partition's
+        messages over BRIDGE_LINGER_S, so sized in seconds they hold the same readings whatever
+        the partition count.
+
+        >>> Settings(kafka_partitions=4).records_over(0.25), Settings(kafka_partitions=8).records_over(0.25)
+        (20, 40)
+        """
+        return max(1, round(seconds * self.kafka_partitions / BRIDGE_LINGER_S))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -78,7 +78,7 @@ settings = Settings.from_env()
 # at 100 ms), which was most of minewatch's publish-to-stored latency. Kafka returns a fetch as
 # soon as it has data, so a short wait costs it nothing but a few more requests when idle.
 FETCH_MAX_WAIT_MS = 100
-STREAM_BUFFER_RECORDS = 50
+STREAM_BUFFER_RECORDS = settings.records_over(0.625)  # 50 at 4 partitions
 _consumer_init = aiokafka.AIOKafkaConsumer.__init__
 
 
@@ -112,7 +112,7 @@ status_topic = app.topic(KafkaTopics.STATUS, key_serializer="raw", value_seriali
 reports_topic = app.topic(KafkaTopics.REPORTS, key_serializer="raw", value_serializer="raw")
 dead_letter_topic = app.topic(KafkaTopics.DEAD_LETTER, key_serializer="raw", value_serializer="raw")
 
-TAKE_MAX = 20  # records per take; a record is the messages of one partition over ~50 ms (~80 at 60,000/s)
+TAKE_MAX = settings.records_over(0.25)  # records per take: 20 at 4 partitions (~80 messages each at 60,000/s)
 TAKE_WITHIN = 0.05  # seconds to wait for a take to fill
 JUDGE_EVERY_S = 0.5
 COMPLAINTS_EVERY_S = 5.0
