@@ -78,7 +78,7 @@ settings = Settings.from_env()
 # at 100 ms), which was most of minewatch's publish-to-stored latency. Kafka returns a fetch as
 # soon as it has data, so a short wait costs it nothing but a few more requests when idle.
 FETCH_MAX_WAIT_MS = 100
-STREAM_BUFFER_RECORDS = settings.records_over(0.625)  # 50 at 4 partitions
+STREAM_BUFFER_RECORDS = settings.records_over(0.625)  # 25 records at 2 partitions
 _consumer_init = aiokafka.AIOKafkaConsumer.__init__
 
 
@@ -112,7 +112,7 @@ status_topic = app.topic(KafkaTopics.STATUS, key_serializer="raw", value_seriali
 reports_topic = app.topic(KafkaTopics.REPORTS, key_serializer="raw", value_serializer="raw")
 dead_letter_topic = app.topic(KafkaTopics.DEAD_LETTER, key_serializer="raw", value_serializer="raw")
 
-TAKE_MAX = settings.records_over(0.25)  # records per take: 20 at 4 partitions (~80 messages each at 60,000/s)
+TAKE_MAX = settings.records_over(0.25)  # records per take: 10 at 2 partitions (~150 messages each at 60,000/s)
 TAKE_WITHIN = 0.05  # seconds to wait for a take to fill
 JUDGE_EVERY_S = 0.5
 COMPLAINTS_EVERY_S = 5.0
@@ -151,6 +151,11 @@ PUBLISH_TO_STORED = Histogram(
     "minewatch_publish_to_stored_seconds",
     "From the bridge or gateway accepting a message to its rows committed",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+JUDGE_SECONDS = Histogram(
+    "minewatch_judge_seconds",
+    "Time to judge one batch of due windows (claim, verdicts, episodes, alerts, commit)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 OPEN_EXCEEDANCES = Gauge("minewatch_open_exceedances", "Emission exceedance episodes open")
 STATIONS_OFFLINE = Gauge("minewatch_stations_offline", "Stations whose latest offline finding is not cleared")
@@ -431,7 +436,9 @@ async def judge_windows() -> None:
     """Judge the averaging windows that are due; keep verdicts and exceedances up to date."""
     rt = runtime()
     while True:
+        started = time.perf_counter()
         report = await rt.durably("judge", rt.judge.run_once)
+        JUDGE_SECONDS.observe(time.perf_counter() - started)
         JUDGED_WINDOWS.inc(report.windows)
         EXCEEDANCES_OPENED.inc(len(report.opened))
         if report.windows < rt.judge.timing.batch:
