@@ -100,7 +100,7 @@ class FlowControl:
     need a second more to refill the pipeline: with "go" at 300 records of ~12 messages the worker
     ran dry for seconds in every cycle of the overload benchmark; at 1,200 it did not. A record
     holds one partition's messages over the bridge's linger, so the record marks are sized in
-    seconds of the stream at full speed (:meth:`sized_for`): 500 and 250 records at 4 partitions.
+    seconds of the stream at full speed (:meth:`sized_for`): 250 and 125 records at 2 partitions.
     """
 
     def __init__(
