@@ -8,8 +8,10 @@ as one JSON line:
   and readings lost (published and acknowledged by the broker, never stored);
 * **latency** publish → row visible and publish → alert delivered, p50/p95/p99, from probes:
   every 0.2 s a probe station publishes one reading stamped with the time it is sent, and a
-  poller notes when its row becomes visible; every second a probe mine publishes a pH reading
-  over GB 8978's range and the webhook receiver notes when its alert arrives;
+  poller notes when its row becomes visible; at even intervals over the run (at most one a
+  second) a probe mine publishes a pH reading over GB 8978's range and the webhook receiver
+  notes when its alert arrives. Each probe's publish time and latency are left in
+  ``row_latency.tsv`` and ``alert_latency.tsv`` in the run dir;
 * **CPU seconds and peak RSS** of every process (minewatch's, the brokers, the publisher);
 * **baselines** on the same rows: the raw ``COPY`` rate into a copy of ``readings`` (the storage
   ceiling of this machine), and a naive ingestor (paho callback → psycopg ``executemany``,
@@ -195,15 +197,22 @@ def publish_load(
 
 class LatencyProbes:
     """Rows: one reading every 0.2 s, its visibility polled every 10 ms. Alerts: one pH
-    exceedance per second on a mine of its own, its arrival noted by the webhook receiver."""
+    exceedance every ``alert_every_s`` on a mine of its own (set it so they span the run),
+    its arrival noted by the webhook receiver."""
 
     def __init__(
-        self, db_url: str, endpoint: MqttEndpoint, row_probe: tuple[str, str], alert_probes: list[tuple[str, str]]
+        self,
+        db_url: str,
+        endpoint: MqttEndpoint,
+        row_probe: tuple[str, str],
+        alert_probes: list[tuple[str, str]],
+        alert_every_s: float = 1.0,
     ) -> None:
         self.db_url = db_url
         self.endpoint = endpoint
         self.row_mine, self.row_station = row_probe
         self.alert_probes = alert_probes
+        self.alert_every_s = alert_every_s
         self.sent_rows: dict[float, float] = {}  # event ts -> publish time
         self.rows: list[tuple[float, float]] = []  # (publish time, latency) of each probe row seen
         self.alert_sent: dict[str, float] = {}  # mine -> publish time
@@ -225,6 +234,7 @@ class LatencyProbes:
 
         with Publisher(self.endpoint, client_id="bench-probe") as publisher:
             tick = 0
+            alerts, next_alert = 0, time.time()
             while not self._stop.wait(0.2):
                 now = time.time()
                 ts = round(now, 3)
@@ -236,8 +246,9 @@ class LatencyProbes:
                 publisher.publish(
                     telemetry_topic(self.row_mine, "wastewater", self.row_station), json.dumps(payload).encode(), 1
                 )
-                if tick % 5 == 0 and tick // 5 < len(self.alert_probes):
-                    mine, station = self.alert_probes[tick // 5]
+                if alerts < len(self.alert_probes) and now >= next_alert:
+                    mine, station = self.alert_probes[alerts]
+                    alerts, next_alert = alerts + 1, next_alert + self.alert_every_s
                     ph = {"parameter": "w01001", "value": 9.9, "unit": "dimensionless", "flag": "N"}
                     alert = telemetry_payload(
                         mine, station, "wastewater", beijing_iso(now), [ph], f"probe-alert-{tick:08d}"
@@ -266,12 +277,13 @@ class LatencyProbes:
     def row_latency(self) -> list[float]:
         return [latency for _, latency in self.rows]
 
-    def alert_latencies(self, receiver: WebhookReceiver) -> list[float]:
+    def alerts(self, receiver: WebhookReceiver) -> list[tuple[float, float]]:
+        """(publish time, latency) of each probe alert the receiver got."""
         out = []
         for mine, sent in self.alert_sent.items():
             arrivals = [at for at, doc in receiver.arrivals() if doc.get("group", {}).get("mine_id") == mine]
             if arrivals:
-                out.append(min(arrivals) - sent)
+                out.append((sent, min(arrivals) - sent))
         return out
 
 
@@ -282,11 +294,11 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": round(q[49], 3), "p95": round(q[94], 3), "p99": round(q[98], 3), "n": len(values)}  # type: ignore[dict-item]
 
 
-def _write_row_latencies(path: Path, probes: LatencyProbes, began: float) -> None:
-    """Each probe row's publish time (seconds into the run, and into its minute) and latency: where
+def _write_latencies(path: Path, probes: list[tuple[float, float]], began: float) -> None:
+    """Each probe's publish time (seconds into the run, and into its minute) and latency: where
     the slow ones fall, e.g. on the minute boundary when every station's minute closes."""
     lines = ["run_s\tminute_s\tlatency_s"]
-    lines += [f"{sent - began:.3f}\t{sent % 60:.3f}\t{latency:.3f}" for sent, latency in probes.rows]
+    lines += [f"{sent - began:.3f}\t{sent % 60:.3f}\t{latency:.3f}" for sent, latency in probes]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -443,7 +455,11 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
                       options.duration_s, start_at, result, "bench-load", 20_000, FLOW_TOPIC),
             )  # fmt: skip
             probes = LatencyProbes(
-                services.db_url, services.mqtt_endpoint(SIMULATOR_USER), (row_probe_mine.id, "WW01"), alert_targets
+                services.db_url,
+                services.mqtt_endpoint(SIMULATOR_USER),
+                (row_probe_mine.id, "WW01"),
+                alert_targets,
+                alert_every_s=max(1.0, options.duration_s / max(1, len(alert_targets))),  # spread over the run
             )
             worker_ports = [port for name, port in processes.metrics_ports.items() if name.startswith("worker")]
             bridge_ports = [port for name, port in processes.metrics_ports.items() if name.startswith("bridge")]
@@ -483,8 +499,10 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
             (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) >= 2 else float("nan")
         )
         rows = percentiles(probes.row_latency)
-        _write_row_latencies(run_dir / "row_latency.tsv", probes, began_wall)
-        alerts = percentiles(probes.alert_latencies(receiver))
+        _write_latencies(run_dir / "row_latency.tsv", probes.rows, began_wall)
+        alert_probes = probes.alerts(receiver)
+        _write_latencies(run_dir / "alert_latency.tsv", alert_probes, began_wall)
+        alerts = percentiles([latency for _, latency in alert_probes])
         copy = copy_rate(services.db_url)
         naive = naive_rate(services, load, options)
     total_rss = sum(v["peak_rss_mb"] for name, v in usage.items() if name in ours)

@@ -29,6 +29,7 @@ def test_the_benchmark_runs_end_to_end_and_loses_nothing() -> None:
     try:
         summary = run(options, out)
         probe_rows = (run_dir / "row_latency.tsv").read_text().splitlines()
+        probe_alerts = (run_dir / "alert_latency.tsv").read_text().splitlines()
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     assert json.loads(out.getvalue().strip().splitlines()[-1]) == summary
@@ -37,5 +38,6 @@ def test_the_benchmark_runs_end_to_end_and_loses_nothing() -> None:
     assert summary["latency_publish_to_row_s"]["n"] > 10 and summary["latency_publish_to_alert_s"]["n"] >= 1
     assert probe_rows[0].split("\t") == ["run_s", "minute_s", "latency_s"]
     assert len(probe_rows) == 1 + summary["latency_publish_to_row_s"]["n"]  # every probe row, with its times
+    assert len(probe_alerts) == 1 + summary["latency_publish_to_alert_s"]["n"]
     assert summary["copy_baseline"]["rows_per_s"] > 0 and summary["naive_baseline"]["rows_per_s"] > 0
     assert {"worker", "bridge", "publisher", "postgres (backends)"} <= set(summary["processes"])
