@@ -112,7 +112,7 @@ status_topic = app.topic(KafkaTopics.STATUS, key_serializer="raw", value_seriali
 reports_topic = app.topic(KafkaTopics.REPORTS, key_serializer="raw", value_serializer="raw")
 dead_letter_topic = app.topic(KafkaTopics.DEAD_LETTER, key_serializer="raw", value_serializer="raw")
 
-TAKE_MAX = settings.records_over(0.25)  # records per take: 10 at 2 partitions (~150 messages each at 60,000/s)
+TAKE_MAX = settings.records_over(0.5)  # records per take: 20 at 2 partitions (~150 messages each at 60,000/s)
 TAKE_WITHIN = 0.05  # seconds to wait for a take to fill
 JUDGE_EVERY_S = 0.5
 COMPLAINTS_EVERY_S = 5.0
