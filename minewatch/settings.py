@@ -93,7 +93,7 @@ class Settings:
     # One per core here. Tansu's fetch cost grows with the records in the partitions it serves,
     # and the bridge closes a record per partition every 50 ms: fewer partitions, fewer and bigger
     # records. 100,000 readings/s for 5 minutes, back to back: Tansu 28 s of CPU with 2 against
-    # 47 s with 4 (84 s with 8 at 60,000/s), p99 publish -> alert 0.67 s against 0.72 s; overload
+    # 47 s with 4 (84 s with 8 at 60,000/s), p99 publish -> row 0.84 s against 0.91 s; overload
     # stored 119,272/s against 110,866/s. At most one worker per partition: more cores, more.
     kafka_partitions: int = 2
     registry_path: Path = Path("registry.yaml")
