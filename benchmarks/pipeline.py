@@ -459,7 +459,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
                 services.mqtt_endpoint(SIMULATOR_USER),
                 (row_probe_mine.id, "WW01"),
                 alert_targets,
-                alert_every_s=max(1.0, options.duration_s / max(1, len(alert_targets))),  # spread over the run
+                alert_every_s=max(1.0, options.duration_s / len(alert_targets)),  # spread over the run
             )
             worker_ports = [port for name, port in processes.metrics_ports.items() if name.startswith("worker")]
             bridge_ports = [port for name, port in processes.metrics_ports.items() if name.startswith("bridge")]

@@ -43,14 +43,6 @@ from minewatch.topics import BROKER_STORE_TOPIC, FLOW_TOPIC, KafkaTopics, bridge
 
 log = logging.getLogger("minewatch.bridge")
 
-# How long a partition's accepted messages gather into one Kafka record. Each record costs Tansu
-# a write and the worker a Faust event, whatever its size: at 20 ms a record held ~12 messages
-# in the overload benchmark, at 50 ms ~40, and the same run stored 48,570 -> 68,381 readings/s
-# (Tansu 3.7 -> 1.3 µs, workers 11.8 -> 9.2 µs a reading). The broker sends the bridge at most
-# max_inflight_messages (1,000) unacknowledged messages, so the linger plus Kafka's round trip
-# must stay under 1,000 messages' time at full speed (100 ms at 100,000 readings/s, 10 a message).
-LINGER_S = BRIDGE_LINGER_S
-
 RECEIVED = Counter("minewatch_bridge_messages_received_total", "MQTT messages received", ["channel"])
 REJECTED = Counter("minewatch_bridge_messages_rejected_total", "MQTT messages dead-lettered", ["reason"])
 READINGS_ACCEPTED = Counter("minewatch_bridge_readings_accepted_total", "Readings accepted and sent to Kafka")
@@ -94,7 +86,7 @@ class Bridge:
         settings: Settings,
         registry: Registry,
         *,
-        linger_s: float = LINGER_S,
+        linger_s: float = BRIDGE_LINGER_S,
         max_batch_messages: int = 500,
         clock: Callable[[], float] = time.time,
         flow: FlowControl | None = None,

@@ -25,7 +25,7 @@ import sys
 import threading
 from pathlib import Path
 
-from minewatch.settings import Settings, redact
+from minewatch.settings import BRIDGE_LINGER_S, Settings, redact
 
 
 def _setup_logging(level: str = "INFO") -> None:
@@ -142,7 +142,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from ingest.bridge import LINGER_S, Bridge
+    from ingest.bridge import Bridge
     from minewatch.gcpolicy import tune_for_throughput
     from minewatch.metrics import serve_metrics
     from minewatch.registry import Registry
@@ -151,7 +151,9 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     serve_metrics(args.metrics_port)
     bridge = Bridge(
-        settings, Registry.load(settings.registry_path), linger_s=LINGER_S if args.linger is None else args.linger
+        settings,
+        Registry.load(settings.registry_path),
+        linger_s=BRIDGE_LINGER_S if args.linger is None else args.linger,
     )
     tune_for_throughput()
     bridge.run(_stop_event())
@@ -605,7 +607,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--metrics-port", type=int, default=None)
         if name == "bridge":
-            p.add_argument("--linger", type=float, help="seconds to group a partition's messages (default LINGER_S)")
+            p.add_argument(
+                "--linger", type=float, help="seconds to group a partition's messages (default BRIDGE_LINGER_S)"
+            )
         if name == "dispatcher":
             p.add_argument("--lease", type=float, default=60.0, help="seconds a claimed delivery is held")
             p.add_argument("--tick", type=float, default=1.0, help="seconds between notifier steps when idle")
