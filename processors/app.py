@@ -275,19 +275,24 @@ async def store_readings(stream: faust.StreamT) -> None:
     agent decodes each batch once.
 
     Two takes overlap: while the database stores one, the next is decoded, turned into COPY
-    rows and checked, so the worker's Python and PostgreSQL work at the same time. Writes stay
-    in order; each take is acknowledged once its write has committed."""
+    rows and checked, so the worker's Python and PostgreSQL work at the same time. The next
+    take is prepared a record at a time, giving way between records: prepared in one piece (a
+    quarter of a second of CPU at 100,000 readings/s) it held up the write in flight between its
+    statements and the judge's round trips. Writes stay in order; each take is acknowledged
+    once its write has committed."""
     rt = runtime()
     storing: asyncio.Task[None] | None = None
     try:
         async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
             records = []
+            findings: list[QualityFinding] = []
+            now = datetime.now(UTC).timestamp()
             for e in events:
                 batch = decode_batch(e.value)
-                record = SourceRecord(e.message.topic, e.message.partition, e.message.offset, batch)
-                records.append(record.prepared())
-            now = datetime.now(UTC).timestamp()
-            findings = [f for record in records for f in rt.quality.observe(record.readings or [], arrived_at=now)]
+                record = SourceRecord(e.message.topic, e.message.partition, e.message.offset, batch).prepared()
+                records.append(record)
+                findings += rt.quality.observe(record.readings or [], arrived_at=now)
+                await asyncio.sleep(0)
             if storing is not None:
                 await storing
             storing = asyncio.create_task(_store_take(rt, stream, events, records, findings))
