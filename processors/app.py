@@ -68,7 +68,14 @@ from processors.samples import rules_for_registry
 from processors.slope.settings import SlopeSettings
 from processors.slopes import SlopeAssessor
 from processors.windows import CST, AveragingRules
-from storage.readings import ReadingWriter, SourceRecord, WriteResult, conflict_reason, conflicting_messages
+from storage.readings import (
+    PreparedMinutes,
+    ReadingWriter,
+    SourceRecord,
+    WriteResult,
+    conflict_reason,
+    conflicting_messages,
+)
 
 log = logging.getLogger("minewatch.worker")
 settings = Settings.from_env()
@@ -275,11 +282,12 @@ async def store_readings(stream: faust.StreamT) -> None:
     agent decodes each batch once.
 
     Two takes overlap: while the database stores one, the next is decoded, turned into COPY
-    rows and checked, so the worker's Python and PostgreSQL work at the same time. The next
-    take is prepared a record at a time, giving way between records: prepared in one piece (a
-    quarter of a second of CPU at 100,000 readings/s) it held up the write in flight between its
-    statements and the judge's round trips. Writes stay in order; each take is acknowledged
-    once its write has committed."""
+    rows and minute aggregates (:class:`storage.readings.PreparedMinutes`) and checked, so the
+    worker's Python and PostgreSQL work at the same time. The next take is prepared a record
+    at a time, giving way between records: prepared in one piece (a quarter of a second of CPU
+    at 100,000 readings/s) it held up the write in flight between its statements and the
+    judge's round trips. Writes stay in order; each take is acknowledged once its write has
+    committed."""
     rt = runtime()
     storing: asyncio.Task[None] | None = None
     try:
@@ -293,33 +301,45 @@ async def store_readings(stream: faust.StreamT) -> None:
                 records.append(record)
                 findings += rt.quality.observe(record.readings or [], arrived_at=now)
                 await asyncio.sleep(0)
+            minutes = PreparedMinutes.of_take(records)
+            for record in records:
+                minutes.add(record.readings or [], rt.rules)
+                await asyncio.sleep(0)
             if storing is not None:
                 await storing
-            storing = asyncio.create_task(_store_take(rt, stream, events, records, findings))
+            storing = asyncio.create_task(_store_take(rt, stream, events, records, findings, minutes))
     finally:
         if storing is not None:
             await storing
 
 
 async def _store_take(
-    rt: Runtime, stream: faust.StreamT, events: list[Any], records: list[SourceRecord], findings: list[QualityFinding]
+    rt: Runtime,
+    stream: faust.StreamT,
+    events: list[Any],
+    records: list[SourceRecord],
+    findings: list[QualityFinding],
+    minutes: PreparedMinutes,
 ) -> None:
-    await _write_isolating_bad_records(rt, records)
+    await _write_isolating_bad_records(rt, records, minutes)
     if findings:
         await rt.durably("quality", _record_findings, rt, findings)
     for event in events:
         await stream.ack(event)
 
 
-async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord]) -> None:
+async def _write_isolating_bad_records(
+    rt: Runtime, records: list[SourceRecord], minutes: PreparedMinutes | None = None
+) -> None:
     ids = await rt.kafka_topic_ids()
 
     conflicts: list[tuple[list[SourceRecord], WriteResult]] = []
 
     async def write(conn: psycopg.AsyncConnection, batch: list[SourceRecord]) -> None:
         started = time.perf_counter()
+        writer = ReadingWriter(conn, ids, rules=rt.rules, open_minutes=rt.open_minutes)
         async with rt.open_minutes_lock:
-            result = await ReadingWriter(conn, ids, rules=rt.rules, open_minutes=rt.open_minutes).write(batch)
+            result = await writer.write(batch, minutes if batch is records else None)
         if result.conflicts:
             conflicts.append((batch, result))
         WRITE_SECONDS.observe(time.perf_counter() - started)

@@ -229,10 +229,26 @@ def aggregate_minutes(
     """
     readings = list(readings)
     o2: dict[tuple[str, str, float], Reading] = dict(o2_at or {})
-    for r in readings:
-        if r.parameter == O2:
-            o2[(r.mine_id, r.station_id, r.t)] = r
+    o2.update(o2_readings(readings))
     out: dict[tuple[SeriesKey, float], MinuteValue] = {}
+    add_minutes(out, readings, rules, o2)
+    return out
+
+
+def o2_readings(readings: Iterable[Reading]) -> dict[tuple[str, str, float], Reading]:
+    """The O2 readings among ``readings`` by (mine, station, instant): what corrects the others."""
+    return {(r.mine_id, r.station_id, r.t): r for r in readings if r.parameter == O2}
+
+
+def add_minutes(
+    out: dict[tuple[SeriesKey, float], MinuteValue],
+    readings: Iterable[Reading],
+    rules: Mapping[tuple[str, str], StationRules],
+    o2: Mapping[tuple[str, str, float], Reading],
+) -> None:
+    """Add ``readings`` to the minute aggregates ``out`` (see :func:`aggregate_minutes`), with
+    ``o2`` holding every O2 reading they may be corrected by. Fed the readings in parts, it builds
+    what one call of :func:`aggregate_minutes` on all of them does."""
     for r in readings:
         station_rules = rules.get((r.mine_id, r.station_id))
         if station_rules is None:
@@ -251,7 +267,6 @@ def aggregate_minutes(
             if aggregate is None:
                 aggregate = out[key] = MinuteValue()
             aggregate.add(sample)
-    return out
 
 
 def _valid_value(r: Reading, unit: str) -> float | None:

@@ -38,6 +38,7 @@ datetime.datetime(2026, 11, 26, 0, 0, tzinfo=datetime.timezone.utc)
 from __future__ import annotations
 
 import logging
+import math
 import struct
 import time
 from collections.abc import Collection, Mapping
@@ -51,13 +52,14 @@ from psycopg import errors
 from processors.compliance import windows_of
 from processors.open_minutes import MinuteKey, OpenMinutes, Station
 from processors.samples import (
-    O2,
     MinuteValue,
     Reading,
     SeriesKey,
     StationRules,
+    add_minutes,
     aggregate_minutes,
     is_sample,
+    o2_readings,
     readings_of_batch,
 )
 from processors.slope.intervals import interval_start
@@ -90,6 +92,35 @@ class SourceRecord:
         return SourceRecord(
             self.topic, self.partition, self.offset, self.batch, readings_of_batch(self.batch), copy_rows([self])
         )
+
+
+@dataclass(slots=True)
+class PreparedMinutes:
+    """The minute aggregates of a take's samples and each station's latest sample time, built a
+    record at a time while the take before is being written. :meth:`ReadingWriter.write` uses
+    them when it stores every sample of the take (the common case); otherwise it builds them
+    from the rows it stored."""
+
+    o2: dict[tuple[str, str, float], Reading]  # every O2 reading of the take (o2_readings)
+    minutes: dict[MinuteKey, MinuteValue]
+    latest: dict[Station, float]
+
+    @classmethod
+    def of_take(cls, records: list[SourceRecord]) -> PreparedMinutes:
+        """Ready for :meth:`add` of ``records``' samples (they must have their readings)."""
+        return cls(o2_readings(r for record in records for r in record.readings or ()), {}, {})
+
+    def add(self, readings: list[Reading], rules: Mapping[tuple[str, str], StationRules]) -> None:
+        add_minutes(self.minutes, readings, rules, self.o2)
+        latest_times(readings, self.latest)
+
+
+def latest_times(readings: list[Reading], latest: dict[Station, float]) -> None:
+    """Move each station's entry in ``latest`` up to its latest sample time in ``readings``."""
+    for r in readings:
+        key = (r.mine_id, r.station_id)
+        if r.t > latest.get(key, -math.inf):
+            latest[key] = r.t
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,14 +332,15 @@ class ReadingWriter:
         self.rules = rules
         self.open_minutes = open_minutes
 
-    async def write(self, records: list[SourceRecord]) -> WriteResult:
+    async def write(self, records: list[SourceRecord], prepared: PreparedMinutes | None = None) -> WriteResult:
         """Store ``records`` (see the module docstring). With ``open_minutes``, the minutes of the
         stored rows are added to them; if the write fails, the stations involved are forgotten
-        (their open minutes may hold rows that were not stored) and rebuilt at their next write."""
+        (their open minutes may hold rows that were not stored) and rebuilt at their next write.
+        ``prepared``: the minutes of all of ``records``' samples, used if all are stored."""
         if not records:
             return WriteResult(0, 0, 0)
         try:
-            return await self._write(records)
+            return await self._write(records, prepared)
         except BaseException:
             if self.open_minutes is not None:
                 self.open_minutes.forget(
@@ -316,7 +348,7 @@ class ReadingWriter:
                 )
             raise
 
-    async def _write(self, records: list[SourceRecord]) -> WriteResult:
+    async def _write(self, records: list[SourceRecord], prepared: PreparedMinutes | None) -> WriteResult:
         async with self.conn.transaction():
             fresh = await self._unseen(records)
             if self.open_minutes is not None and self.rules is not None:  # before this batch's rows are in
@@ -348,12 +380,11 @@ class ReadingWriter:
                     )
             urgent = 0
             if self.rules is not None and fresh:
-                batch_readings = [
-                    r
-                    for record in fresh
-                    for r in (record.readings if record.readings is not None else readings_of_batch(record.batch))
-                ]
-                urgent = await self._bookkeep(batch_readings if stored is None else stored, batch_readings)
+                if prepared is not None and stored is None and len(fresh) == len(records):
+                    minutes, latest = prepared.minutes, prepared.latest
+                else:
+                    minutes, latest = self._minutes_of(fresh, stored)
+                urgent = await self._bookkeep(minutes, latest)
             await self._advance(records)
         return WriteResult(rows, len(records) - len(fresh), duplicates, tuple(conflicts), urgent)
 
@@ -408,19 +439,30 @@ class ReadingWriter:
         log.info("batch met %d already-stored readings; stored the other %d", staged - len(stored), len(stored))
         return len(stored), staged - len(stored), stored, conflicts
 
-    async def _bookkeep(self, stored: list[Reading], batch: list[Reading]) -> int:
-        """Minute aggregates, pending windows and watermarks for the rows just stored; the number
-        of windows marked urgent. With open minutes, only late, urgent and closed minutes and due
-        watermarks are written; without, every minute and watermark the rows touch."""
+    def _minutes_of(
+        self, fresh: list[SourceRecord], stored: list[Reading] | None
+    ) -> tuple[dict[MinuteKey, MinuteValue], dict[Station, float]]:
+        """The minute aggregates and stations' latest times of the rows stored: all the samples
+        of ``fresh``, or ``stored`` when some were already there."""
         assert self.rules is not None
+        batch = [
+            r
+            for record in fresh
+            for r in (record.readings if record.readings is not None else readings_of_batch(record.batch))
+        ]
         # when only some rows were stored, the O2 a stored row is corrected by may be an old one
-        o2_at = None if stored is batch else {(r.mine_id, r.station_id, r.t): r for r in batch if r.parameter == O2}
-        minutes = aggregate_minutes(stored, self.rules, o2_at)
+        o2_at = None if stored is None else o2_readings(batch)
+        rows = batch if stored is None else stored
         latest: dict[Station, float] = {}
-        for r in stored:
-            key = (r.mine_id, r.station_id)
-            if r.t > latest.get(key, float("-inf")):
-                latest[key] = r.t
+        latest_times(rows, latest)
+        return aggregate_minutes(rows, self.rules, o2_at), latest
+
+    async def _bookkeep(self, minutes: dict[MinuteKey, MinuteValue], latest: dict[Station, float]) -> int:
+        """Minute aggregates, pending windows and watermarks for the rows just stored (their
+        ``minutes`` and each station's ``latest`` sample time); the number of windows marked
+        urgent. With open minutes, only late, urgent and closed minutes and due watermarks are
+        written; without, every minute and watermark the rows touch."""
+        assert self.rules is not None
         held = self.open_minutes
         if held is None:
             urgent = {key for key, value in minutes.items() if _exceeds_now(self.rules, key, value)}

@@ -14,7 +14,7 @@ from processors.limits import LimitBook
 from processors.open_minutes import OpenMinutes
 from processors.samples import Reading, StationRules, aggregate_minutes, rules_for_registry
 from simulators.telemetry import exceedance_target
-from storage.readings import ReadingWriter, SourceRecord
+from storage.readings import PreparedMinutes, ReadingWriter, SourceRecord
 from tests.conftest import registry_for_tests
 
 pytestmark = pytest.mark.integration
@@ -50,9 +50,18 @@ class Feed:
         return SourceRecord("telemetry", 0, self.offset, {"received_at": M, "messages": messages})
 
 
-async def write(url: str, rules, held: OpenMinutes | None, record: SourceRecord):
+def take(rules, *records: SourceRecord) -> tuple[list[SourceRecord], PreparedMinutes]:
+    """``records`` with their minutes worked out before the write, as the worker does."""
+    prepared = [r.prepared() for r in records]
+    minutes = PreparedMinutes.of_take(prepared)
+    for r in prepared:
+        minutes.add(r.readings, rules)
+    return prepared, minutes
+
+
+async def write(url: str, rules, held: OpenMinutes | None, *records: SourceRecord, minutes=None):
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        return await ReadingWriter(conn, IDS, rules=rules, open_minutes=held).write([record])
+        return await ReadingWriter(conn, IDS, rules=rules, open_minutes=held).write(list(records), minutes)
 
 
 async def close(url: str, rules, held: OpenMinutes, now: float) -> int:
@@ -160,6 +169,35 @@ def test_a_failed_write_leaves_no_trace_in_the_open_minutes(fresh_db, station, m
     asyncio.run(write(fresh_db, rules, held, feed.record(range(20, 40))))
     asyncio.run(write(fresh_db, rules, held, feed.record(range(40, 66))))
     assert stored_minute(fresh_db, M) == (60, pytest.approx(60 * 7.2))
+
+
+def test_minutes_prepared_before_the_write_count_every_stored_reading_once(fresh_db, station, monkeypatch):
+    mine_id, station_id, rules = station
+    feed, held = Feed(mine_id, station_id), held_minutes()
+    first = feed.record(range(0, 20))
+    asyncio.run(write(fresh_db, rules, held, *take(rules, first)[0], minutes=take(rules, first)[1]))
+    # a replayed record beside a new one: the prepared minutes count the replay, so are not used
+    records, minutes = take(rules, first, feed.record(range(20, 30)))
+    result = asyncio.run(write(fresh_db, rules, held, *records, minutes=minutes))
+    assert (result.rows, result.skipped_records) == (10, 1)
+    # a re-sent message (new offset, readings already stored) beside new ones: not used either
+    records, minutes = take(rules, feed.record(range(25, 40)))
+    result = asyncio.run(write(fresh_db, rules, held, *records, minutes=minutes))
+    assert (result.rows, result.duplicates) == (10, 5)
+
+    async def refused(self, records):
+        raise psycopg.errors.QueryCanceled("statement timeout")
+
+    records, minutes = take(rules, feed.record(range(40, 50)))
+    with monkeypatch.context() as patch:  # a failed write, then the same take and minutes again
+        patch.setattr(ReadingWriter, "_advance", refused)
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            asyncio.run(write(fresh_db, rules, held, *records, minutes=minutes))
+    asyncio.run(write(fresh_db, rules, held, *records, minutes=minutes))
+    records, minutes = take(rules, feed.record(range(50, 66)))
+    asyncio.run(write(fresh_db, rules, held, *records, minutes=minutes))
+    assert stored_minute(fresh_db, M) == (60, pytest.approx(60 * 7.2))
+    assert minute_from_readings(fresh_db, rules, M) == (60, pytest.approx(60 * 7.2))
 
 
 def test_an_urgent_window_is_claimed_before_a_backlog_of_due_ones(fresh_db):

@@ -11,7 +11,7 @@ from minewatch.registry import Registry
 from processors.compliance import audit
 from processors.limits import LimitBook
 from processors.quality import QualityMonitor
-from processors.samples import Reading, rules_for_registry
+from processors.samples import Reading, SeriesKey, add_minutes, aggregate_minutes, o2_readings, rules_for_registry
 from processors.windows import CST, AveragingRules
 
 MINE = "GZ520201-0001"
@@ -164,6 +164,22 @@ def test_o2_correction_before_comparison():
     # 30 mg/m3 at 15 % O2 is 60: over 50 although the measured value is not
     [over] = verdicts(run(boiler(H0, 30.0, 15.0)), "a34013", "instantaneous")
     assert (over.outcome, over.value) == ("exceeds", 60.0) and over.multiple == pytest.approx(0.2)
+
+
+def test_minutes_built_in_parts_are_the_minutes_built_at_once():
+    # the worker adds a take's records one at a time, with every O2 reading of the take:
+    # a pollutant whose O2 came in a later record is corrected all the same
+    readings = boiler(H0, 30.0, 12.0) + boiler(H0 + 1, 45.0, 15.0) + [r("WW01", "w01001", H0 + 2, 7.1)]
+    readings += minute_data("ST01", "a34013", H0, 3, 120.0)
+    parts = [readings[1:3], [readings[0]], readings[3:]]  # the first reading's O2 is in the part before
+    in_parts: dict = {}
+    o2 = o2_readings(readings)
+    for part in parts:
+        add_minutes(in_parts, part, RULES, o2)
+    at_once = aggregate_minutes(readings, RULES)
+    assert in_parts == at_once
+    dust = at_once[(SeriesKey(MINE, "BL01", "a34013", "O2=9%"), H0)]
+    assert (dust.n_valid, dust.total) == (2, pytest.approx(40.0 + 90.0))  # 45 at 15 % O2 is 90 at 9 %
 
 
 def test_no_valid_o2_means_no_corrected_value():
