@@ -279,12 +279,38 @@ class LatencyProbes:
 
     def alerts(self, receiver: WebhookReceiver) -> list[tuple[float, float]]:
         """(publish time, latency) of each probe alert the receiver got."""
-        out = []
+        return [(sent, arrived - sent) for sent, arrived in self._alert_arrivals(receiver).values()]
+
+    def _alert_arrivals(self, receiver: WebhookReceiver) -> dict[str, tuple[float, float]]:
+        """mine -> (publish time, first arrival on the webhook) of each probe alert that arrived."""
+        out = {}
         for mine, sent in self.alert_sent.items():
             arrivals = [at for at, doc in receiver.arrivals() if doc.get("group", {}).get("mine_id") == mine]
             if arrivals:
-                out.append((sent, min(arrivals) - sent))
+                out[mine] = (sent, min(arrivals))
         return out
+
+    def alert_stages(self, receiver: WebhookReceiver) -> list[tuple[float, ...]]:
+        """Where each delivered probe alert spent its time: (publish time, then the seconds from
+        publish to the start of the transaction that raised the alert (the judge's run that
+        claimed its window), on to the start of the notifier's that wrote its notification, on
+        to its arrival). The database's times are ``now()``, on this machine's clock."""
+        arrived = self._alert_arrivals(receiver)
+        if not arrived:
+            return []
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT a.mine_id, extract(epoch FROM min(a.created_at))::float8,"
+                " extract(epoch FROM min(n.created_at))::float8"
+                " FROM alerts a JOIN notifications n ON a.alert_id = ANY(n.alert_ids)"
+                " WHERE a.mine_id = ANY(%s) GROUP BY a.mine_id",
+                (sorted(arrived),),
+            ).fetchall()
+        out = []
+        for mine, raised, notified in rows:
+            sent, delivered = arrived[mine]
+            out.append((sent, raised - sent, notified - raised, delivered - notified))
+        return sorted(out)
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -299,6 +325,16 @@ def _write_latencies(path: Path, probes: list[tuple[float, float]], began: float
     the slow ones fall, e.g. on the minute boundary when every station's minute closes."""
     lines = ["run_s\tminute_s\tlatency_s"]
     lines += [f"{sent - began:.3f}\t{sent % 60:.3f}\t{latency:.3f}" for sent, latency in probes]
+    path.write_text("\n".join(lines) + "\n")
+
+
+ALERT_STAGES = ("publish → alert raised", "→ notified", "→ delivered")
+
+
+def _write_stages(path: Path, stages: list[tuple[float, ...]], began: float) -> None:
+    """Each delivered probe alert's publish time (seconds into the run) and its stages' seconds."""
+    lines = ["run_s\tto_raised_s\tto_notified_s\tto_delivered_s"]
+    lines += ["\t".join([f"{sent - began:.3f}", *(f"{x:.3f}" for x in rest)]) for sent, *rest in stages]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -503,6 +539,9 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
         alert_probes = probes.alerts(receiver)
         _write_latencies(run_dir / "alert_latency.tsv", alert_probes, began_wall)
         alerts = percentiles([latency for _, latency in alert_probes])
+        stages = probes.alert_stages(receiver)
+        _write_stages(run_dir / "alert_stages.tsv", stages, began_wall)
+        alert_stages = {name: percentiles([s[i + 1] for s in stages]) for i, name in enumerate(ALERT_STAGES)}
         copy = copy_rate(services.db_url)
         naive = naive_rate(services, load, options)
     total_rss = sum(v["peak_rss_mb"] for name, v in usage.items() if name in ours)
@@ -528,6 +567,7 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
         },
         "latency_publish_to_row_s": rows,
         "latency_publish_to_alert_s": alerts,
+        "alert_stages_s": alert_stages,
         "processes": usage,
         "minewatch_peak_rss_mb": round(total_rss, 1),
         "copy_baseline": copy,
@@ -554,6 +594,8 @@ def _report(s: dict[str, Any]) -> str:
         f" {s['flow']['peak_kafka_backlog_records']:,} records in Kafka",
         f"publish → row visible:      {latency('latency_publish_to_row_s')}",
         f"publish → alert on webhook: {latency('latency_publish_to_alert_s')}",
+        "  its stages, p50 / p99:   "
+        + ";  ".join(f"{name} {q['p50']} / {q['p99']} s" for name, q in s["alert_stages_s"].items()),
         "process          CPU s   peak RSS MB",
         *(f"  {name:14s} {v['cpu_s']:6.1f}   {v['peak_rss_mb']:8.1f}" for name, v in s["processes"].items()),
         f"minewatch processes together: {s['minewatch_peak_rss_mb']:.0f} MB peak RSS",

@@ -30,6 +30,7 @@ def test_the_benchmark_runs_end_to_end_and_loses_nothing() -> None:
         summary = run(options, out)
         probe_rows = (run_dir / "row_latency.tsv").read_text().splitlines()
         probe_alerts = (run_dir / "alert_latency.tsv").read_text().splitlines()
+        alert_stages = [line.split("\t") for line in (run_dir / "alert_stages.tsv").read_text().splitlines()]
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     assert json.loads(out.getvalue().strip().splitlines()[-1]) == summary
@@ -39,5 +40,11 @@ def test_the_benchmark_runs_end_to_end_and_loses_nothing() -> None:
     assert probe_rows[0].split("\t") == ["run_s", "minute_s", "latency_s"]
     assert len(probe_rows) == 1 + summary["latency_publish_to_row_s"]["n"]  # every probe row, with its times
     assert len(probe_alerts) == 1 + summary["latency_publish_to_alert_s"]["n"]
+    # every delivered probe alert, its stages in order in time, adding up to its latency
+    assert len(alert_stages) == len(probe_alerts) and alert_stages[0][0] == "run_s"
+    latencies = sorted(float(line.split("\t")[2]) for line in probe_alerts[1:])
+    assert sorted(sum(float(x) for x in stage[1:]) for stage in alert_stages[1:]) == pytest.approx(latencies, abs=3e-3)
+    assert all(float(x) > 0 for stage in alert_stages[1:] for x in stage[1:])  # one clock, one after another
+    assert set(summary["alert_stages_s"]) == {"publish → alert raised", "→ notified", "→ delivered"}
     assert summary["copy_baseline"]["rows_per_s"] > 0 and summary["naive_baseline"]["rows_per_s"] > 0
     assert {"worker", "bridge", "publisher", "postgres (backends)"} <= set(summary["processes"])
