@@ -328,9 +328,7 @@ async def _store_take(
         await stream.ack(event)
 
 
-async def _write_isolating_bad_records(
-    rt: Runtime, records: list[SourceRecord], minutes: PreparedMinutes | None = None
-) -> None:
+async def _write_isolating_bad_records(rt: Runtime, records: list[SourceRecord], minutes: PreparedMinutes) -> None:
     ids = await rt.kafka_topic_ids()
 
     conflicts: list[tuple[list[SourceRecord], WriteResult]] = []
