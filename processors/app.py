@@ -9,7 +9,7 @@ Topics, agents and timers are declared here, plainly; the work is done by pure c
 * ``store_readings`` writes readings in one transaction per batch, with the minutes that
   closed (the open ones are held in the worker, :mod:`processors.open_minutes`), the windows
   now pending judgement and the stations' watermarks, and runs the data-quality checks on the
-  same readings; the ``close_open_minutes`` timer writes the minutes of stations gone silent;
+  same readings; the ``close_minutes_continually`` task writes the minutes of stations gone silent;
 * the ``judge_continually`` task judges the windows that are due and keeps verdicts, exceedance
   episodes and their alerts in step (all its state is in the database), every half second and
   at once when a write marked a window urgent;
@@ -469,7 +469,17 @@ async def judge_windows() -> None:
         await asyncio.sleep(0)
 
 
-@app.timer(interval=CLOSE_MINUTES_EVERY_S)
+@app.task
+async def close_minutes_continually() -> None:
+    """Close silent stations' minutes ``CLOSE_MINUTES_EVERY_S`` after each run ends. A run waits
+    for the write in flight (they take turns with the open minutes), which under load outlasts
+    the interval: as a Faust timer it logged a warning that it overlapped itself, every few
+    seconds."""
+    while True:
+        await asyncio.sleep(CLOSE_MINUTES_EVERY_S)
+        await close_open_minutes()
+
+
 @guarded
 async def close_open_minutes() -> None:
     """Write the open minutes of stations that fell silent (see processors/open_minutes.py)."""
