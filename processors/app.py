@@ -450,21 +450,29 @@ async def judge_continually() -> None:
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(URGENT_WINDOWS.wait(), JUDGE_EVERY_S)
-        URGENT_WINDOWS.clear()
         await judge_windows()
 
 
 @guarded
 async def judge_windows() -> None:
-    """Judge the averaging windows that are due; keep verdicts and exceedances up to date."""
+    """Judge the averaging windows that are due; keep verdicts and exceedances up to date.
+
+    Urgent windows (an instantaneous limit exceeded) are judged in runs of their own, before
+    the next run of due ones: their alerts are committed in a short transaction instead of
+    with up to ``batch`` other windows (runs of 500 took seconds with the cores saturated)."""
     rt = runtime()
+    urgent = False
     while True:
+        # never two urgent runs in a row: a station exceeding on every write must not starve the rest
+        urgent = URGENT_WINDOWS.is_set() and not urgent
+        if urgent:
+            URGENT_WINDOWS.clear()
         started = time.perf_counter()
-        report = await rt.durably("judge", rt.judge.run_once)
+        report = await rt.durably("judge", rt.judge.run_once, urgent)
         JUDGE_SECONDS.observe(time.perf_counter() - started)
         JUDGED_WINDOWS.inc(report.windows)
         EXCEEDANCES_OPENED.inc(len(report.opened))
-        if report.windows < rt.judge.timing.batch:
+        if not urgent and report.windows < rt.judge.timing.batch and not URGENT_WINDOWS.is_set():
             return
         await asyncio.sleep(0)
 

@@ -69,10 +69,11 @@ class JudgeReport:
 
 
 async def claim_due(
-    conn: psycopg.AsyncConnection, kinds: tuple[str, ...], timing: JudgeTiming
+    conn: psycopg.AsyncConnection, kinds: tuple[str, ...], timing: JudgeTiming, urgent_only: bool = False
 ) -> list[tuple[SeriesKey, str, float]]:
     """Remove and return the pending windows of ``kinds`` that are due (see the module docstring),
     urgent ones first: when every station's minute closes at once, an exceedance does not queue.
+    ``urgent_only``: the urgent ones alone, for a run (a transaction) of their own.
 
     Runs inside the caller's transaction: if judging fails, the windows are pending again.
     """
@@ -86,8 +87,8 @@ async def claim_due(
                    ON k.kind = q.kind
                  LEFT JOIN station_watermarks m USING (mine_id, station_id)
                 WHERE q.urgent
-                   OR m.max_ts >= q.window_end + k.grace
-                   OR now() >= GREATEST(q.window_end, q.marked_at) + k.wait
+                   OR (NOT %(urgent_only)s AND (m.max_ts >= q.window_end + k.grace
+                                                OR now() >= GREATEST(q.window_end, q.marked_at) + k.wait))
                 ORDER BY q.urgent DESC, q.window_end  -- an exceedance need not wait behind a closed minute's windows
                 LIMIT %(n)s
                   FOR UPDATE OF q SKIP LOCKED)
@@ -98,6 +99,7 @@ async def claim_due(
             "grace": [timing.grace[k] for k in kinds],
             "wait": [timing.max_wait[k] for k in kinds],
             "n": timing.batch,
+            "urgent_only": urgent_only,
         },
     )
     return [(SeriesKey(m, s, p, r), k, float(t)) for m, s, p, r, k, t in await cur.fetchall()]
@@ -120,10 +122,11 @@ class WindowJudge:
         self.alerts = alerts
         self.timing = timing or JudgeTiming()
 
-    async def run_once(self, conn: psycopg.AsyncConnection) -> JudgeReport:
+    async def run_once(self, conn: psycopg.AsyncConnection, urgent_only: bool = False) -> JudgeReport:
+        """Judge one batch of due windows in one transaction (``urgent_only``: of urgent ones)."""
         report = JudgeReport()
         async with conn.transaction():
-            due = await self._claim_due(conn)
+            due = await claim_due(conn, ("minute", "hour", "day"), self.timing, urgent_only)
             if not due:
                 return report
             report.windows = len(due)
@@ -139,9 +142,6 @@ class WindowJudge:
             for key in keys:
                 await self._update_episodes(conn, key, report)
         return report
-
-    async def _claim_due(self, conn: psycopg.AsyncConnection) -> list[tuple[SeriesKey, str, float]]:
-        return await claim_due(conn, ("minute", "hour", "day"), self.timing)
 
     async def _minutes_of(
         self, conn: psycopg.AsyncConnection, due: list[tuple[SeriesKey, str, float]]

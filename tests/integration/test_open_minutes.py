@@ -10,9 +10,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from processors.judge import WindowJudge
 from processors.limits import LimitBook
 from processors.open_minutes import OpenMinutes
 from processors.samples import Reading, StationRules, aggregate_minutes, rules_for_registry
+from processors.windows import AveragingRules
 from simulators.telemetry import exceedance_target
 from storage.readings import PreparedMinutes, ReadingWriter, SourceRecord
 from tests.conftest import registry_for_tests
@@ -235,3 +237,32 @@ def test_an_urgent_window_is_claimed_before_a_backlog_of_due_ones(fresh_db):
     claimed = asyncio.run(first_claim())
     assert len(claimed) == 5
     assert "w01001" in {series.parameter for series, _, _ in claimed}  # the urgent one, with the oldest four
+
+
+def runtime_judge(rules) -> WindowJudge:
+    """The worker's judge over ``rules``, its episodes raising no alerts."""
+    book = LimitBook.load()
+    limits = {limit.limit_id: limit for limit in book.enforced}
+    return WindowJudge(rules, AveragingRules.from_data(book.rules), limits, lambda episode, limit: None, None)
+
+
+def test_an_urgent_window_is_judged_in_a_run_of_its_own(fresh_db, station):
+    """The worker judges urgent windows in a transaction of their own, so an exceedance's alert
+    is not committed with a run of hundreds of due windows; those stay pending for the next."""
+    mine_id, station_id, rules = station
+    feed, held = Feed(mine_id, station_id), held_minutes()
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(0, 66))))  # minute M closed: its windows due
+    result = asyncio.run(write(fresh_db, rules, held, feed.record([70], value=12.5)))  # pH 12.5 in minute M + 60
+    assert result.urgent_windows == 1
+
+    async def judge(urgent_only: bool):
+        judge = runtime_judge(rules)
+        async with await psycopg.AsyncConnection.connect(fresh_db, autocommit=True) as conn:
+            return await judge.run_once(conn, urgent_only)
+
+    report = asyncio.run(judge(urgent_only=True))
+    assert report.windows == 1 and len(report.opened) == 1  # the exceedance, alone
+    assert ("minute", False) in pending(fresh_db, M)  # the closed minute waits for the next run
+    assert asyncio.run(judge(urgent_only=True)).windows == 0
+    assert asyncio.run(judge(urgent_only=False)).windows >= 1
+    assert pending(fresh_db, M) == []
