@@ -56,7 +56,7 @@ class JudgeTiming:
         }
     )
     horizon: timedelta = timedelta(days=10)
-    batch: int = 500  # windows a run claims; an urgent window waits behind at most one run
+    batch: int = 100  # windows a run claims; an urgent window waits behind at most one run
 
 
 @dataclass
