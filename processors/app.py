@@ -12,7 +12,7 @@ Topics, agents and timers are declared here, plainly; the work is done by pure c
   same readings; the ``close_minutes_continually`` task writes the minutes of stations gone silent;
 * the ``judge_continually`` task judges the windows that are due and keeps verdicts, exceedance
   episodes and their alerts in step (all its state is in the database), every half second and
-  at once when a write marked a window urgent;
+  at once when a write marked a window urgent (those in runs of their own);
 * the ``watch_offline`` timer finds stations that went silent (a silent station sends nothing
   to react to);
 * the other agents store device status, self-reports and dead letters.
