@@ -283,12 +283,12 @@ class LatencyProbes:
 
     def _alert_arrivals(self, receiver: WebhookReceiver) -> dict[str, tuple[float, float]]:
         """mine -> (publish time, first arrival on the webhook) of each probe alert that arrived."""
-        out = {}
-        for mine, sent in self.alert_sent.items():
-            arrivals = [at for at, doc in receiver.arrivals() if doc.get("group", {}).get("mine_id") == mine]
-            if arrivals:
-                out[mine] = (sent, min(arrivals))
-        return out
+        first: dict[str, float] = {}
+        for at, doc in receiver.arrivals():
+            mine = doc.get("group", {}).get("mine_id")
+            if mine in self.alert_sent and at < first.get(mine, math.inf):
+                first[mine] = at
+        return {mine: (self.alert_sent[mine], at) for mine, at in first.items()}
 
     def alert_stages(self, receiver: WebhookReceiver) -> list[tuple[float, ...]]:
         """Where each delivered probe alert spent its time: (publish time, then the seconds from
@@ -323,19 +323,17 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 def _write_latencies(path: Path, probes: list[tuple[float, float]], began: float) -> None:
     """Each probe's publish time (seconds into the run, and into its minute) and latency: where
     the slow ones fall, e.g. on the minute boundary when every station's minute closes."""
-    lines = ["run_s\tminute_s\tlatency_s"]
-    lines += [f"{sent - began:.3f}\t{sent % 60:.3f}\t{latency:.3f}" for sent, latency in probes]
+    _write_probes(path, ("minute_s", "latency_s"), [(sent, sent % 60, latency) for sent, latency in probes], began)
+
+
+def _write_probes(path: Path, columns: tuple[str, ...], probes: list[tuple[float, ...]], began: float) -> None:
+    """One line per probe: its publish time in seconds into the run, then ``columns``."""
+    lines = ["\t".join(("run_s", *columns))]
+    lines += ["\t".join([f"{sent - began:.3f}", *(f"{x:.3f}" for x in rest)]) for sent, *rest in probes]
     path.write_text("\n".join(lines) + "\n")
 
 
 ALERT_STAGES = ("publish → alert raised", "→ notified", "→ delivered")
-
-
-def _write_stages(path: Path, stages: list[tuple[float, ...]], began: float) -> None:
-    """Each delivered probe alert's publish time (seconds into the run) and its stages' seconds."""
-    lines = ["run_s\tto_raised_s\tto_notified_s\tto_delivered_s"]
-    lines += ["\t".join([f"{sent - began:.3f}", *(f"{x:.3f}" for x in rest)]) for sent, *rest in stages]
-    path.write_text("\n".join(lines) + "\n")
 
 
 # --- process accounting -----------------------------------------------------------------------
@@ -540,7 +538,8 @@ def run(options: BenchOptions, out: TextIO) -> dict[str, Any]:
         _write_latencies(run_dir / "alert_latency.tsv", alert_probes, began_wall)
         alerts = percentiles([latency for _, latency in alert_probes])
         stages = probes.alert_stages(receiver)
-        _write_stages(run_dir / "alert_stages.tsv", stages, began_wall)
+        _write_probes(run_dir / "alert_stages.tsv", ("to_raised_s", "to_notified_s", "to_delivered_s"), stages,
+                      began_wall)  # fmt: skip
         alert_stages = {name: percentiles([s[i + 1] for s in stages]) for i, name in enumerate(ALERT_STAGES)}
         copy = copy_rate(services.db_url)
         naive = naive_rate(services, load, options)

@@ -177,7 +177,8 @@ def test_minutes_prepared_before_the_write_count_every_stored_reading_once(fresh
     mine_id, station_id, rules = station
     feed, held = Feed(mine_id, station_id), held_minutes()
     first = feed.record(range(0, 20))
-    asyncio.run(write(fresh_db, rules, held, *take(rules, first)[0], minutes=take(rules, first)[1]))
+    records, minutes = take(rules, first)
+    asyncio.run(write(fresh_db, rules, held, *records, minutes=minutes))
     # a replayed record beside a new one: the prepared minutes count the replay, so are not used
     records, minutes = take(rules, first, feed.record(range(20, 30)))
     result = asyncio.run(write(fresh_db, rules, held, *records, minutes=minutes))
