@@ -138,10 +138,36 @@ class WindowJudge:
                     verdicts += judge_series_window(rules, series, kind, start, minutes.get(series, {}), self.averaging)
             changed = await self._record(conn, verdicts)
             report.revisions = len(changed)
-            keys = {(v.series, v.limit_id, v.basis) for v in changed}
-            for key in keys:
+            for key in await self._keys_with_episodes(conn, changed):
                 await self._update_episodes(conn, key, report)
         return report
+
+    async def _keys_with_episodes(
+        self, conn: psycopg.AsyncConnection, changed: list[Verdict]
+    ) -> list[tuple[SeriesKey, str, str]]:
+        """The (series, limit, basis) of ``changed`` whose episodes may change: a changed verdict
+        exceeds, or an exceedance is stored. Episodes are a function of the current verdicts and
+        every run writes them back, so a key with no exceedance stored has no exceeding verdict,
+        and verdicts that do not exceed cannot give it one: one query spares two per key."""
+        keys = list(dict.fromkeys((v.series, v.limit_id, v.basis) for v in changed))
+        exceeding = {(v.series, v.limit_id, v.basis) for v in changed if v.outcome == "exceeds"}
+        others = [k for k in keys if k not in exceeding]
+        stored: set[tuple[str, ...]] = set()
+        if others:
+            cur = await conn.execute(
+                "SELECT DISTINCT x.mine_id, x.station_id, x.parameter, x.reference, x.limit_id"
+                " FROM exceedances x JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+                " AS k(m, s, p, r, l) ON x.mine_id = k.m AND x.station_id = k.s AND x.parameter = k.p"
+                " AND x.reference = k.r AND x.limit_id = k.l"
+                " WHERE x.first_window_start >= %s AND x.status <> 'withdrawn'",
+                (
+                    *([k[0][i] for k in others] for i in range(4)),
+                    [k[1] for k in others],
+                    datetime.now(UTC) - self.timing.horizon,
+                ),
+            )
+            stored = {tuple(row) for row in await cur.fetchall()}
+        return [k for k in keys if k in exceeding or (*k[0], k[1]) in stored]
 
     async def _minutes_of(
         self, conn: psycopg.AsyncConnection, due: list[tuple[SeriesKey, str, float]]
