@@ -83,12 +83,16 @@ async def claim_due(
          WHERE (p.mine_id, p.station_id, p.parameter, p.reference, p.kind, p.window_start) IN (
                SELECT q.mine_id, q.station_id, q.parameter, q.reference, q.kind, q.window_start
                  FROM pending_windows q
-                 JOIN unnest(%(kinds)s::text[], %(grace)s::interval[], %(wait)s::interval[]) AS k(kind, grace, wait)
-                   ON k.kind = q.kind
                  LEFT JOIN station_watermarks m USING (mine_id, station_id)
-                WHERE q.urgent
-                   OR (NOT %(urgent_only)s AND (m.max_ts >= q.window_end + k.grace
-                                                OR now() >= GREATEST(q.window_end, q.marked_at) + k.wait))
+                -- grace and wait looked up per row, not joined: joined, PostgreSQL expected a few
+                -- rows and probed the watermarks once per pending window (14 ms a run, not 4)
+                WHERE q.kind = ANY(%(kinds)s::text[])
+                  AND (q.urgent
+                   OR (NOT %(urgent_only)s
+                       AND (m.max_ts >= q.window_end
+                                        + (%(grace)s::interval[])[array_position(%(kinds)s::text[], q.kind)]
+                            OR now() >= GREATEST(q.window_end, q.marked_at)
+                                        + (%(wait)s::interval[])[array_position(%(kinds)s::text[], q.kind)])))
                 ORDER BY q.urgent DESC, q.window_end  -- an exceedance need not wait behind a closed minute's windows
                 LIMIT %(n)s
                   FOR UPDATE OF q SKIP LOCKED)
