@@ -240,11 +240,24 @@ def test_an_urgent_window_is_claimed_before_a_backlog_of_due_ones(fresh_db):
     assert "w01001" in {series.parameter for series, _, _ in claimed}  # the urgent one, with the oldest four
 
 
-def runtime_judge(rules) -> WindowJudge:
+class ResolvedAlerts:
+    """An alert sink that keeps the fingerprints it is asked to resolve (episodes raise none here)."""
+
+    def __init__(self) -> None:
+        self.resolved: list[str] = []
+
+    async def raise_alert(self, conn: psycopg.AsyncConnection, candidate: object) -> None:
+        raise AssertionError("the judge here raises no alerts")
+
+    async def resolve_alert(self, conn: psycopg.AsyncConnection, fingerprint: str, comment: str) -> None:
+        self.resolved.append(fingerprint)
+
+
+def runtime_judge(rules, alerts: ResolvedAlerts | None = None) -> WindowJudge:
     """The worker's judge over ``rules``, its episodes raising no alerts."""
     book = LimitBook.load()
     limits = {limit.limit_id: limit for limit in book.enforced}
-    return WindowJudge(rules, AveragingRules.from_data(book.rules), limits, lambda episode, limit: None, None)
+    return WindowJudge(rules, AveragingRules.from_data(book.rules), limits, lambda episode, limit: None, alerts)
 
 
 def test_an_urgent_window_is_judged_in_a_run_of_its_own(fresh_db, station):
@@ -267,3 +280,26 @@ def test_an_urgent_window_is_judged_in_a_run_of_its_own(fresh_db, station):
     assert asyncio.run(judge(urgent_only=True)).windows == 0
     assert asyncio.run(judge(urgent_only=False)).windows >= 1
     assert pending(fresh_db, M) == []
+
+
+def test_a_complying_minute_closes_the_exceedance_before_it(fresh_db, station):
+    """The judge recomputes episodes only for limits with an exceeding verdict or a stored
+    exceedance: a complying window after an exceedance still closes it, and a complying window
+    of a limit with none opens nothing."""
+    mine_id, station_id, rules = station
+    feed, held, alerts = Feed(mine_id, station_id), held_minutes(), ResolvedAlerts()
+
+    async def judge_all():
+        judge = runtime_judge(rules, alerts)
+        async with await psycopg.AsyncConnection.connect(fresh_db, autocommit=True) as conn:
+            return [await judge.run_once(conn) for _ in range(3)]
+
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(0, 66))))  # minute M complies, closed
+    assert [r.opened for r in asyncio.run(judge_all()) if r.windows] == [[]]
+    exceeding, after = feed.record(range(66, 120), value=12.5), feed.record(range(120, 126))
+    asyncio.run(write(fresh_db, rules, held, exceeding, after))  # minute M + 60 exceeds, closed
+    opened = [x for r in asyncio.run(judge_all()) for x in r.opened]
+    assert len(opened) == 1
+    asyncio.run(write(fresh_db, rules, held, feed.record(range(126, 186))))  # minute M + 120 complies
+    assert [x for r in asyncio.run(judge_all()) for x in r.closed] == opened
+    assert len(alerts.resolved) == 1
