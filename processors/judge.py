@@ -142,12 +142,13 @@ class WindowJudge:
                     verdicts += judge_series_window(rules, series, kind, start, minutes.get(series, {}), self.averaging)
             changed = await self._record(conn, verdicts)
             report.revisions = len(changed)
-            for key in await self._keys_with_episodes(conn, changed):
-                await self._update_episodes(conn, key, report)
+            since = datetime.now(UTC) - self.timing.horizon
+            for key in await self._keys_with_episodes(conn, changed, since):
+                await self._update_episodes(conn, key, since, report)
         return report
 
     async def _keys_with_episodes(
-        self, conn: psycopg.AsyncConnection, changed: list[Verdict]
+        self, conn: psycopg.AsyncConnection, changed: list[Verdict], since: datetime
     ) -> list[tuple[SeriesKey, str, str]]:
         """The (series, limit, basis) of ``changed`` whose episodes may change: a changed verdict
         exceeds, or an exceedance is stored. Episodes are a function of the current verdicts and
@@ -167,7 +168,7 @@ class WindowJudge:
                 (
                     *([k[0][i] for k in others] for i in range(4)),
                     [k[1] for k in others],
-                    datetime.now(UTC) - self.timing.horizon,
+                    since,
                 ),
             )
             stored = {tuple(row) for row in await cur.fetchall()}
@@ -268,10 +269,10 @@ class WindowJudge:
         return changed
 
     async def _update_episodes(
-        self, conn: psycopg.AsyncConnection, key: tuple[SeriesKey, str, str], report: JudgeReport
+        self, conn: psycopg.AsyncConnection, key: tuple[SeriesKey, str, str], since: datetime, report: JudgeReport
     ) -> None:
+        """Write back the episodes of ``key``'s verdicts since ``since`` (the horizon)."""
         series, limit_id, basis = key
-        since = datetime.now(UTC) - self.timing.horizon
         cur = await conn.execute(
             """
             SELECT DISTINCT ON (window_start) extract(epoch FROM window_start)::float8,

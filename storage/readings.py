@@ -112,15 +112,11 @@ class PreparedMinutes:
 
     def add(self, readings: list[Reading], rules: Mapping[tuple[str, str], StationRules]) -> None:
         add_minutes(self.minutes, readings, rules, self.o2)
-        latest_times(readings, self.latest)
-
-
-def latest_times(readings: list[Reading], latest: dict[Station, float]) -> None:
-    """Move each station's entry in ``latest`` up to its latest sample time in ``readings``."""
-    for r in readings:
-        key = (r.mine_id, r.station_id)
-        if r.t > latest.get(key, -math.inf):
-            latest[key] = r.t
+        latest = self.latest
+        for r in readings:
+            key = (r.mine_id, r.station_id)
+            if r.t > latest.get(key, -math.inf):
+                latest[key] = r.t
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,11 +376,9 @@ class ReadingWriter:
                     )
             urgent = 0
             if self.rules is not None and fresh:
-                if prepared is not None and stored is None and len(fresh) == len(records):
-                    minutes, latest = prepared.minutes, prepared.latest
-                else:
-                    minutes, latest = self._minutes_of(fresh, stored)
-                urgent = await self._bookkeep(minutes, latest)
+                if prepared is None or stored is not None or len(fresh) < len(records):
+                    prepared = self._minutes_of(fresh, stored)
+                urgent = await self._bookkeep(prepared)
             await self._advance(records)
         return WriteResult(rows, len(records) - len(fresh), duplicates, tuple(conflicts), urgent)
 
@@ -439,30 +433,27 @@ class ReadingWriter:
         log.info("batch met %d already-stored readings; stored the other %d", staged - len(stored), len(stored))
         return len(stored), staged - len(stored), stored, conflicts
 
-    def _minutes_of(
-        self, fresh: list[SourceRecord], stored: list[Reading] | None
-    ) -> tuple[dict[MinuteKey, MinuteValue], dict[Station, float]]:
-        """The minute aggregates and stations' latest times of the rows stored: all the samples
-        of ``fresh``, or ``stored`` when some were already there."""
+    def _minutes_of(self, fresh: list[SourceRecord], stored: list[Reading] | None) -> PreparedMinutes:
+        """The minutes of the rows stored: all the samples of ``fresh``, or ``stored`` when some
+        were already there (the O2 a stored row is corrected by may then be an old one)."""
         assert self.rules is not None
         batch = [
             r
             for record in fresh
             for r in (record.readings if record.readings is not None else readings_of_batch(record.batch))
         ]
-        # when only some rows were stored, the O2 a stored row is corrected by may be an old one
-        o2_at = None if stored is None else o2_readings(batch)
         rows = batch if stored is None else stored
-        latest: dict[Station, float] = {}
-        latest_times(rows, latest)
-        return aggregate_minutes(rows, self.rules, o2_at), latest
+        minutes = PreparedMinutes({**o2_readings(batch), **o2_readings(rows)}, {}, {})
+        minutes.add(rows, self.rules)
+        return minutes
 
-    async def _bookkeep(self, minutes: dict[MinuteKey, MinuteValue], latest: dict[Station, float]) -> int:
+    async def _bookkeep(self, prepared: PreparedMinutes) -> int:
         """Minute aggregates, pending windows and watermarks for the rows just stored (their
-        ``minutes`` and each station's ``latest`` sample time); the number of windows marked
-        urgent. With open minutes, only late, urgent and closed minutes and due watermarks are
-        written; without, every minute and watermark the rows touch."""
+        minutes and each station's latest sample time); the number of windows marked urgent.
+        With open minutes, only late, urgent and closed minutes and due watermarks are written;
+        without, every minute and watermark the rows touch."""
         assert self.rules is not None
+        minutes, latest = prepared.minutes, prepared.latest
         held = self.open_minutes
         if held is None:
             urgent = {key for key, value in minutes.items() if _exceeds_now(self.rules, key, value)}
