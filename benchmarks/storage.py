@@ -32,8 +32,9 @@ from processors.limits import LimitBook
 from processors.open_minutes import OpenMinutes
 from processors.samples import readings_of_batch, rules_for_registry
 from simulators.fleet import generate_fleet
+from storage.copyformat import copy_data, copy_rows, copy_statement
 from storage.migrate import migrate, scratch_database
-from storage.readings import ReadingWriter, SourceRecord, copy_data, copy_rows, copy_statement
+from storage.readings import ReadingWriter, SourceRecord
 
 SERIES_FIRST = "CREATE UNIQUE INDEX ON bench_rows (mine_id, station_id, parameter, ts)"
 STATION_TIME_FIRST = "CREATE UNIQUE INDEX ON bench_rows (mine_id, station_id, ts, parameter)"
@@ -66,7 +67,7 @@ def _batches(mines: int, messages_per_batch: int, batches: int) -> Iterator[byte
 def index_costs(url: str, mines: int, messages_per_batch: int, batches: int) -> dict[str, float]:
     records = [[SourceRecord("t", 0, 0, decode_batch(raw))] for raw in _batches(mines, messages_per_batch, batches)]
     rows = sum(len(m["readings"]) for [record] in records for m in record.batch["messages"])
-    chunks = [copy_data(copy_rows(batch)) for batch in records]
+    chunks = [copy_data(copy_rows(r.batch for r in batch)) for batch in records]
     out = {}
     with psycopg.connect(url, autocommit=True) as conn:
         for name, indexes in INDEXES.items():

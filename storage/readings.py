@@ -17,29 +17,13 @@ actually stored to their minute aggregates, marks the averaging windows they fal
 pending judgement, and moves each station's event-time watermark (see processors/judge.py).
 Aggregates built only from stored rows can never count a replay or a re-sent reading twice.
 
-:func:`copy_rows` is pure and builds the rows in COPY's binary format, which spares PostgreSQL
-parsing two timestamps and a number per row (5.3 instead of 6.2 µs a row here): the sample time
-as microseconds since 2000-01-01 UTC, exactly as the device stated it with its offset.
-
->>> record = SourceRecord("t", 0, 7, {"received_at": 1795651260.0,
-...     "messages": [{"mine_id": "GZ520201-0001", "station_id": "WW01", "ts": "2026-11-26T08:00:00+08:00", "readings": [
-...         {"parameter": "w01018", "value": 42.5, "unit": "mg/L", "flag": "N"},
-...         {"parameter": "w01012", "value": None, "unit": "mg/L", "flag": "D"}]}]})
->>> rows = copy_rows([record])
->>> struct.unpack_from(">hiq", rows)      # 9 fields; the first, 8 bytes: µs since 2000-01-01 UTC
-(9, 8, 848966400000000)
->>> from datetime import timedelta
->>> datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=848966400000000)   # 08:00 at +08:00
-datetime.datetime(2026, 11, 26, 0, 0, tzinfo=datetime.timezone.utc)
->>> rows.count(b"GZ520201-0001"), rows.count(_NULL)   # two rows; NULLs: a value, two origins
-(2, 3)
+The rows go in COPY's binary format, built by the pure :mod:`storage.copyformat`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import struct
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -58,7 +42,6 @@ from processors.samples import (
     StationRules,
     add_minutes,
     aggregate_minutes,
-    is_sample,
     o2_readings,
     readings_of_batch,
 )
@@ -66,13 +49,12 @@ from processors.slope.intervals import interval_start
 from processors.slope.settings import SlopeSettings
 from processors.windows import CST, SECONDS, AveragingRules, judge_window
 from storage.arrays import bool_array, number_array, text_array
+from storage.copyformat import COLUMNS, copy_data, copy_rows, copy_statement
 
 SLOPE_INTERVAL_S = SlopeSettings.load().interval_s
 WATERMARK_EVERY_S = 5.0  # a station's watermark (when it was last heard from) is at most this old
 
 log = logging.getLogger(__name__)
-
-COLUMNS = "ts, mine_id, station_id, parameter, value, unit, flag, received_at, origin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +72,7 @@ class SourceRecord:
     def prepared(self) -> SourceRecord:
         """This record with its samples and COPY rows worked out (before the write needs them)."""
         return SourceRecord(
-            self.topic, self.partition, self.offset, self.batch, readings_of_batch(self.batch), copy_rows([self])
+            self.topic, self.partition, self.offset, self.batch, readings_of_batch(self.batch), copy_rows([self.batch])
         )
 
 
@@ -139,77 +121,6 @@ class WriteResult:
     duplicates: int  # rows that were already stored (re-sent messages)
     conflicts: tuple[Conflict, ...] = ()  # duplicates whose content differs from what is stored
     urgent_windows: int = 0  # windows marked urgent: an instantaneous limit already exceeded
-
-
-_PG_EPOCH = 946684800.0  # 2000-01-01T00:00:00Z, where COPY's binary timestamps count from
-_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-_BINARY_TRAILER = struct.pack(">h", -1)
-_ROW_START = struct.Struct(">hiq")  # field count, then the sample time's length and value
-_VALUE = struct.Struct(">id")
-_NULL = struct.pack(">i", -1)
-
-
-def _field(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack(">i", len(raw)) + raw
-
-
-def _micros(t: float) -> int:
-    return round((t - _PG_EPOCH) * 1e6)
-
-
-def copy_statement(table: str) -> str:
-    """The COPY that takes :func:`copy_rows` into ``table`` (``readings`` or a table like it)."""
-    return f"COPY {table} ({COLUMNS}) FROM STDIN (FORMAT binary)"
-
-
-def copy_data(rows: bytes) -> bytes:
-    """Rows from :func:`copy_rows` as a whole COPY binary stream (header and trailer around them)."""
-    return _BINARY_HEADER + rows + _BINARY_TRAILER
-
-
-def copy_rows(records: list[SourceRecord]) -> bytes:
-    """The COPY rows (binary format, columns :data:`COLUMNS`, without header and trailer) for
-    every sample in ``records``.
-
-    Every reading passes here, so each row is joined from encoded pieces that repeat (the
-    sample time, the mine and station, the parameter, the unit, flag and origin) and are
-    encoded once per batch; only the value is packed per row."""
-    parts: list[bytes] = []
-    extend = parts.extend
-    starts: dict[str, bytes] = {}  # sample time as sent -> field count and the time, encoded
-    fields: dict[Any, bytes] = {}  # parameter, or (mine, station) -> encoded field(s)
-    for record in records:
-        batch = record.batch
-        received = struct.pack(">iq", 8, _micros(batch["received_at"]))
-        tails: dict[tuple[str, str, str | None], bytes] = {}  # (unit, flag, origin) -> last fields
-        for message in batch["messages"]:
-            message_ts = message["ts"]
-            origin = message.get("origin")
-            station = (message["mine_id"], message["station_id"])
-            head = fields.get(station)
-            if head is None:
-                head = fields[station] = _field(station[0]) + _field(station[1])
-            for reading in message["readings"]:
-                if not is_sample(reading):
-                    continue
-                stamp = reading.get("ts") or message_ts
-                start = starts.get(stamp)
-                if start is None:
-                    start = starts[stamp] = _ROW_START.pack(9, 8, _micros(datetime.fromisoformat(stamp).timestamp()))
-                parameter = reading["parameter"]
-                name = fields.get(parameter)
-                if name is None:
-                    name = fields[parameter] = _field(parameter)
-                value = reading["value"]
-                key = (reading["unit"], reading["flag"], origin)
-                tail = tails.get(key)
-                if tail is None:
-                    tail = tails[key] = (
-                        _field(key[0]) + _field(key[1]) + received + (_NULL if origin is None else _field(origin))
-                    )
-                extend((start, head, name, _NULL if value is None else _VALUE.pack(8, value), tail))
-    return b"".join(parts)
 
 
 def interval_rows(records: list[SourceRecord]) -> list[tuple[Any, ...]]:
@@ -356,7 +267,7 @@ class ReadingWriter:
                         if (station := (m["mine_id"], m["station_id"])) not in self.open_minutes
                     }
                 )
-            payload = b"".join(r.rows if r.rows is not None else copy_rows([r]) for r in fresh)
+            payload = b"".join(r.rows if r.rows is not None else copy_rows([r.batch]) for r in fresh)
             conflicts: list[Conflict] = []
             try:
                 async with self.conn.transaction():  # savepoint: a duplicate aborts only this part

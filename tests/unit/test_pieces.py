@@ -16,7 +16,8 @@ from minewatch.regions import load_divisions
 from minewatch.topics import bridge_subscriptions, parse_topic, telemetry_topic
 from minewatch.units import UnitMismatch, convert
 from simulators.fleet import _apportion, generate_fleet
-from storage.readings import SourceRecord, copy_rows
+from storage.copyformat import copy_rows
+from storage.readings import SourceRecord
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,7 @@ def test_copy_rows_carry_every_field_as_sent():
         ],
     }
     record = SourceRecord("t", 0, 0, {"received_at": 946684800.25, "messages": [message]})
-    first, second = _binary_rows(copy_rows([record]))
+    first, second = _binary_rows(copy_rows([record.batch]))
     assert first[1:4] == [b"M1", b"S1", b"x"] and first[5:7] == [b"a\\b", b"N"] and first[8] == b"hj212:MN=1\t2"
     assert struct.unpack(">d", first[4]) == (1.0,)
     assert struct.unpack(">q", first[7]) == (250_000,)  # received 0.25 s after 2000-01-01
