@@ -12,7 +12,9 @@ COPY api api
 COPY simulators simulators
 COPY schemas schemas
 COPY data data
-RUN pip install --no-cache-dir -e . && useradd --system --home /opt/minewatch minewatch
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/* \
+    && pip install --no-cache-dir -e . && python -m minewatch.native build \
+    && useradd --system --home /opt/minewatch minewatch
 USER minewatch
 ENTRYPOINT ["minewatch"]
 CMD ["--help"]
