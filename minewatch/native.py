@@ -1,7 +1,8 @@
 """Compiled builds of the hot pure modules (mypyc), used only while they match their sources.
 
-Every reading passes through the data-quality checks and the minute aggregates; compiled by
-mypyc they cost a half to a third of their Python time (``minewatch bench detectors``). A
+Every message passes the gatekeeper and the MQTT codec, every reading the data-quality checks,
+the minute aggregates and the COPY encoder; compiled by mypyc they cost a half to a third of
+their Python time (``minewatch bench detectors``). A
 build lives in ``.minewatch/native/<python tag>/`` with a manifest of the SHA-256 of every
 project source the compiled modules were built from (the modules and what they import from
 this repository). A package that has compiled modules puts the build ahead on its
@@ -32,7 +33,13 @@ from minewatch.paths import ROOT
 
 log = logging.getLogger(__name__)
 
-COMPILED = ("processors/quality.py", "processors/samples.py", "storage/copyformat.py")
+COMPILED = (
+    "processors/quality.py",
+    "processors/samples.py",
+    "storage/copyformat.py",
+    "ingest/validation.py",
+    "ingest/mqttwire.py",
+)
 PACKAGES = ("minewatch", "processors", "storage", "ingest", "hj212", "alerts", "api", "simulators", "benchmarks")
 BUILDS = ROOT / ".minewatch" / "native"
 BUILD = BUILDS / sys.implementation.cache_tag

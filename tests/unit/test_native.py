@@ -1,9 +1,10 @@
 """The compiled build of the hot pure modules agrees with their sources, and is never used stale.
 
-The services run ``processors.quality`` and ``processors.samples`` as mypyc builds
-(minewatch.native); this test session runs them as Python. Here both run the same varied stream
-(values as ints and floats, missing values, flags, unit conversions, O2 corrections outside the
-formula's range, constant runs, jumps, out-of-order times) and must find exactly the same.
+The services run the modules of ``minewatch.native.COMPILED`` as mypyc builds; this test
+session runs them as Python. Here both run the same varied stream (values as ints and floats,
+missing values, flags, unit conversions, O2 corrections outside the formula's range, constant
+runs, jumps, out-of-order times) and every schema example through the MQTT codec and the
+gatekeeper, and must find exactly the same.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ingest.mqttwire import packet_bounds, publish_packet, read_publish
+from ingest.validation import Gatekeeper
 from minewatch import native
 from minewatch.paths import ROOT
 from processors.limits import LimitBook
@@ -25,6 +29,7 @@ from processors.samples import Reading, aggregate_minutes, readings_of_batch, ru
 from simulators.fleet import generate_fleet
 from simulators.telemetry import TelemetrySimulator
 from storage.copyformat import copy_rows
+from tests.examples import example_registry, load_examples
 
 START = 1795622400.0  # a Beijing-time midnight
 ODD_MESSAGE = {  # what the simulator does not send: an origin, times of their own, an interval, an int
@@ -101,6 +106,7 @@ def outcomes(mines: int = 12, minutes: int = 45, seed: int = 7) -> str:
     aggregates = aggregate_minutes(readings, rules)
     return json.dumps(
         {
+            "verdicts": _verdicts(),
             "readings": len(readings),
             "copy_rows": hashlib.sha256(copy_rows(batches)).hexdigest(),
             "findings": [
@@ -114,6 +120,20 @@ def outcomes(mines: int = 12, minutes: int = 45, seed: int = 7) -> str:
         },
         default=repr,
     )
+
+
+def _verdicts() -> list[Any]:
+    """The gatekeeper's verdict on every schema example, sent through the MQTT codec."""
+    gatekeeper = Gatekeeper(example_registry())
+    out = []
+    for number, example in enumerate([*load_examples("valid"), *load_examples("invalid")], start=1):
+        wire = publish_packet(example.topic, example.payload_bytes, number)
+        bounds = packet_bounds(wire, 0)
+        assert bounds is not None
+        message = read_publish(wire, 0, *bounds)
+        verdict = gatekeeper.check(message.topic, message.payload, now=example.as_of.timestamp())
+        out.append([example.name, message.packet_id, verdict.accepted, getattr(verdict, "reason", None)])
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +165,8 @@ def test_the_build_finds_what_the_sources_find(build: Path) -> None:
     kinds = {f[3] for f in found["findings"]}
     assert kinds >= {"impossible_value", "out_of_range", "constant_value", "sudden_jump", "offline"}
     assert any(m[6] < m[5] for m in found["minutes"])  # minutes with invalid samples among them
+    verdicts = found["verdicts"]
+    assert {v[2] for v in verdicts} == {True, False} and all(v[3] for v in verdicts if not v[2])
 
 
 def test_an_edited_source_runs_as_python_until_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
