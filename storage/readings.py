@@ -90,7 +90,10 @@ class PreparedMinutes:
     @classmethod
     def of_take(cls, records: list[SourceRecord]) -> PreparedMinutes:
         """Ready for :meth:`add` of ``records``' samples (they must have their readings)."""
-        return cls(o2_readings(r for record in records for r in record.readings or ()), {}, {})
+        o2: dict[tuple[str, str, float], Reading] = {}
+        for record in records:  # a record's list at a time: a generator over all of them would run as Python
+            o2.update(o2_readings(record.readings or ()))
+        return cls(o2, {}, {})
 
     def add(self, readings: list[Reading], rules: Mapping[tuple[str, str], StationRules]) -> None:
         add_minutes(self.minutes, readings, rules, self.o2)
