@@ -176,7 +176,11 @@ def build(*, force: bool = False) -> bool:
                     shutil.copy2(library, staged / package / library.name)
             (staged / MANIFEST).write_text(json.dumps({"python": sys.version, "sources": wanted}, indent=1))
             shutil.rmtree(BUILD, ignore_errors=True)
-            staged.rename(BUILD)
+            try:
+                staged.rename(BUILD)
+            except OSError as error:  # another build (a second ./mw) got there first
+                if stale_sources(BUILD):
+                    raise BuildError(f"cannot put the build in place: {error}") from error
         finally:
             shutil.rmtree(staged, ignore_errors=True)
     return True
