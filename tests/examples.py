@@ -77,6 +77,21 @@ def load_examples(kind: str) -> list[Example]:
     return out
 
 
+# A telemetry message with what the simulator never sends: an origin, readings with times of
+# their own, an hourly value (not a sample), an int value, escapes in a unit.
+ODD_TELEMETRY: dict[str, Any] = {
+    "mine_id": "M1",
+    "station_id": "S1",
+    "ts": "2026-11-26T00:00:00Z",
+    "origin": "hj212:MN=1\t2",
+    "readings": [
+        {"parameter": "x", "value": 1, "unit": "a\\b", "flag": "N"},
+        {"parameter": "y", "value": None, "unit": "mg/L", "flag": "D", "ts": "2026-11-26T08:00:01.5+08:00"},
+        {"parameter": "z", "value": 5.0, "unit": "mg/L", "flag": "N", "interval_s": 3600},
+    ],
+}
+
+
 def example_registry() -> Registry:
     return Registry.load(EXAMPLES / "registry.yaml")
 

@@ -29,18 +29,13 @@ from processors.samples import Reading, aggregate_minutes, readings_of_batch, ru
 from simulators.fleet import generate_fleet
 from simulators.telemetry import TelemetrySimulator
 from storage.copyformat import copy_rows
-from tests.examples import example_registry, load_examples
+from tests.examples import ODD_TELEMETRY, example_registry, load_examples
 
 START = 1795622400.0  # a Beijing-time midnight
-ODD_MESSAGE = {  # what the simulator does not send: an origin, times of their own, an interval, an int
-    "mine_id": "M1",
-    "station_id": "S1",
-    "ts": "2026-11-26T00:00:00Z",
-    "origin": "hj212:MN=1\t2",
+ODD_MESSAGE = {  # and an O2 reading a microsecond after the message's time
+    **ODD_TELEMETRY,
     "readings": [
-        {"parameter": "x", "value": 1, "unit": "a\\b", "flag": "N"},
-        {"parameter": "y", "value": None, "unit": "mg/L", "flag": "D", "ts": "2026-11-26T08:00:01.5+08:00"},
-        {"parameter": "z", "value": 5.0, "unit": "mg/L", "flag": "N", "interval_s": 3600},
+        *ODD_TELEMETRY["readings"],
         {"parameter": "a19001", "value": 20.5, "unit": "%", "flag": "N", "ts": "2026-11-26T00:00:00.000001Z"},
     ],
 }

@@ -17,7 +17,7 @@ from minewatch.topics import bridge_subscriptions, parse_topic, telemetry_topic
 from minewatch.units import UnitMismatch, convert
 from simulators.fleet import _apportion, generate_fleet
 from storage.copyformat import copy_rows
-from storage.readings import SourceRecord
+from tests.examples import ODD_TELEMETRY
 
 
 @pytest.mark.parametrize(
@@ -119,19 +119,7 @@ def _binary_rows(data: bytes) -> list[list[bytes | None]]:
 
 
 def test_copy_rows_carry_every_field_as_sent():
-    message = {
-        "mine_id": "M1",
-        "station_id": "S1",
-        "ts": "2026-11-26T00:00:00Z",
-        "origin": "hj212:MN=1\t2",
-        "readings": [
-            {"parameter": "x", "value": 1, "unit": "a\\b", "flag": "N"},
-            {"parameter": "y", "value": None, "unit": "mg/L", "flag": "D", "ts": "2026-11-26T08:00:01.5+08:00"},
-            {"parameter": "z", "value": 5.0, "unit": "mg/L", "flag": "N", "interval_s": 3600},  # not a sample
-        ],
-    }
-    record = SourceRecord("t", 0, 0, {"received_at": 946684800.25, "messages": [message]})
-    first, second = _binary_rows(copy_rows([record.batch]))
+    first, second = _binary_rows(copy_rows([{"received_at": 946684800.25, "messages": [ODD_TELEMETRY]}]))
     assert first[1:4] == [b"M1", b"S1", b"x"] and first[5:7] == [b"a\\b", b"N"] and first[8] == b"hj212:MN=1\t2"
     assert struct.unpack(">d", first[4]) == (1.0,)
     assert struct.unpack(">q", first[7]) == (250_000,)  # received 0.25 s after 2000-01-01
