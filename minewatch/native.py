@@ -21,6 +21,7 @@ or with ``MINEWATCH_COMPILED=0``, everything runs as Python.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import logging
@@ -86,20 +87,22 @@ def project_imports(source: Path) -> set[str]:
     while pending:
         tree = ast.parse(pending.pop().read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
-                else []
-            )
-            for name in names:
+            for name in _imported_names(node):
                 for file in _module_files(name):
                     relative = _relative(file)
                     if relative not in found:
                         found.add(relative)
                         pending.append(file)
     return found
+
+
+def _imported_names(node: ast.AST) -> list[str]:
+    """The dotted names an import statement may load (``from a import b`` may load ``a.b``)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        return [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return []
 
 
 def _module_files(name: str) -> list[Path]:
@@ -125,6 +128,17 @@ def _relative(file: Path) -> str:
 
 
 def _digest(path: Path) -> str | None:
+    """The file's SHA-256, read once per process while its size and modification time stay (each
+    package with compiled modules checks the same sources when it is imported)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return _digest_of(path, status.st_mtime_ns, status.st_size)
+
+
+@functools.cache
+def _digest_of(path: Path, mtime_ns: int, size: int) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
