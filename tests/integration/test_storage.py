@@ -116,6 +116,18 @@ def test_migrations_apply_once_and_detect_timescale(fresh_db):
     } <= tables
 
 
+def test_a_created_database_compares_text_bytewise_and_keeps_the_servers_character_classes(fresh_db):
+    with psycopg.connect(fresh_db) as conn:
+        collate, ctype, template_ctype = conn.execute(
+            "SELECT d.datcollate, d.datctype, t.datctype FROM pg_database d, pg_database t"
+            " WHERE d.datname = current_database() AND t.datname = 'template1'"
+        ).fetchone()
+        # code-point order, the same order C.UTF-8 gives: 'Z' < 'a' < 'é' < '贵'
+        ordered = conn.execute("SELECT array_agg(x ORDER BY x) FROM unnest(ARRAY['贵', 'a', 'é', 'Z']) x").fetchone()[0]
+    assert (collate, ctype) == ("C", template_ctype)
+    assert ordered == ["Z", "a", "é", "贵"]
+
+
 def test_hourly_and_daily_aggregates_and_retention_on_plain_postgresql(fresh_db):
     from storage.policies import apply_policies, prune
 
