@@ -179,10 +179,12 @@ def publish_load(
         began = time.monotonic()
         sent = 0
         while time.monotonic() - began < duration_s:
-            # ahead of the rate: read acknowledgements while waiting (they end a wait early)
+            # ahead of the rate: take what the broker sent, then sleep. Waiting on the socket
+            # instead woke the publisher for each PUBACK (the broker writes them one by one).
             while interval and (ahead := began + sent * interval - time.monotonic()) > 0.002:
                 publisher.flush()
-                publisher.read_acknowledgements(timeout=ahead)
+                publisher.read_acknowledgements(timeout=0.0)
+                time.sleep(ahead)
             index = sent % len(load)
             publisher.publish(topics[index], message(load[index], clocks[index], readings_per_message, sent))
             clocks[index] += steps[index]
