@@ -299,11 +299,11 @@ async def store_readings(stream: faust.StreamT) -> None:
                 batch = decode_batch(e.value)
                 record = SourceRecord(e.message.topic, e.message.partition, e.message.offset, batch).prepared()
                 records.append(record)
-                findings += rt.quality.observe(record.readings or [], arrived_at=now)
+                findings += rt.quality.observe(record.samples(), arrived_at=now)
                 await asyncio.sleep(0)
             minutes = PreparedMinutes.of_take(records)
             for record in records:
-                minutes.add(record.readings or [], rt.rules)
+                minutes.add(record.samples(), rt.rules)
                 await asyncio.sleep(0)
             if storing is not None:
                 await storing

@@ -69,11 +69,17 @@ class SourceRecord:
     readings: list[Reading] | None = None
     rows: bytes | None = None  # its COPY rows (copy_rows)
 
+    def samples(self) -> list[Reading]:
+        """Its samples: as prepared, else extracted now."""
+        return self.readings if self.readings is not None else readings_of_batch(self.batch)
+
+    def copy_rows(self) -> bytes:
+        """Its COPY rows: as prepared, else encoded now."""
+        return self.rows if self.rows is not None else copy_rows([self.batch])
+
     def prepared(self) -> SourceRecord:
         """This record with its samples and COPY rows worked out (before the write needs them)."""
-        return SourceRecord(
-            self.topic, self.partition, self.offset, self.batch, readings_of_batch(self.batch), copy_rows([self.batch])
-        )
+        return SourceRecord(self.topic, self.partition, self.offset, self.batch, self.samples(), self.copy_rows())
 
 
 @dataclass(slots=True)
@@ -89,10 +95,10 @@ class PreparedMinutes:
 
     @classmethod
     def of_take(cls, records: list[SourceRecord]) -> PreparedMinutes:
-        """Ready for :meth:`add` of ``records``' samples (they must have their readings)."""
+        """Ready for :meth:`add` of ``records``' samples (prepare them first, or they are extracted twice)."""
         o2: dict[tuple[str, str, float], Reading] = {}
         for record in records:  # a record's list at a time: a generator over all of them would run as Python
-            o2.update(o2_readings(record.readings or ()))
+            o2.update(o2_readings(record.samples()))
         return cls(o2, {}, {})
 
     def add(self, readings: list[Reading], rules: Mapping[tuple[str, str], StationRules]) -> None:
@@ -270,7 +276,7 @@ class ReadingWriter:
                         if (station := (m["mine_id"], m["station_id"])) not in self.open_minutes
                     }
                 )
-            payload = b"".join(r.rows if r.rows is not None else copy_rows([r.batch]) for r in fresh)
+            payload = b"".join(r.copy_rows() for r in fresh)
             conflicts: list[Conflict] = []
             try:
                 async with self.conn.transaction():  # savepoint: a duplicate aborts only this part
@@ -351,11 +357,7 @@ class ReadingWriter:
         """The minutes of the rows stored: all the samples of ``fresh``, or ``stored`` when some
         were already there (the O2 a stored row is corrected by may then be an old one)."""
         assert self.rules is not None
-        batch = [
-            r
-            for record in fresh
-            for r in (record.readings if record.readings is not None else readings_of_batch(record.batch))
-        ]
+        batch = [r for record in fresh for r in record.samples()]
         rows = batch if stored is None else stored
         minutes = PreparedMinutes({**o2_readings(batch), **o2_readings(rows)}, {}, {})
         minutes.add(rows, self.rules)
