@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from minewatch.services import SERVER_SETTINGS
 from tests.conftest import run_up
 
 pytestmark = pytest.mark.integration
@@ -37,6 +38,9 @@ def test_minewatch_up_exceedance_scenario():
     assert summary["api_alerts"] == summary["alerts"]  # the bureau API shows them too
     assert (Path(summary["run_dir"]) / "api-token").stat().st_mode & 0o077 == 0  # the demo token is private
     assert "published" in result.stderr  # progress was shown
+    server_settings = (run_dir / "pgdata" / "postgresql.auto.conf").read_text()
+    for name, value in SERVER_SETTINGS.items():  # the embedded server is configured for the write rate
+        assert f"{name} = '{value}'" in server_settings
     # every process it started has stopped
     leftovers = subprocess.run(["pgrep", "-f", str(run_dir)], check=False, capture_output=True, text=True)
     assert leftovers.stdout.split() == []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from minewatch.services import SERVER_SETTINGS
 from minewatch.stack import MinewatchProcesses, Services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,15 @@ def test_compose_services_run_the_embedded_stacks_commands(tmp_path):
     ):
         subcommand = process.argv[process.argv.index("minewatch.cli") + 1 :]
         assert sorted(words(compose[name]["command"])) == sorted(words(subcommand)), name
+
+
+def test_compose_database_runs_with_the_embedded_servers_settings():
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["timescaledb"]["command"]
+    assert command[0] == "postgres"
+    options = dict(
+        value.split("=", 1) for flag, value in zip(command[1::2], command[2::2], strict=True) if flag == "-c"
+    )
+    assert options == SERVER_SETTINGS
 
 
 def test_prometheus_scrapes_every_service_the_compose_file_runs():
