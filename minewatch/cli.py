@@ -17,6 +17,7 @@ minewatch simulate [--interval S] [--duration S] [--scenario ...]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -86,12 +87,21 @@ def cmd_fleet_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
+    import psycopg
+
     from storage.migrate import ensure_database, migrate
+    from storage.server import current_settings, server_advice
 
     url = args.db_url or Settings.from_env().db_url
     ensure_database(url)
     report = migrate(url)
-    print(json.dumps({"database": redact(url), "timescaledb": report.timescale, "applied": report.applied}))
+    with psycopg.connect(url) as conn:
+        advice = server_advice(current_settings(conn))
+    print(
+        json.dumps(
+            {"database": redact(url), "timescaledb": report.timescale, "applied": report.applied, "advice": advice}
+        )
+    )
     return 0
 
 
@@ -132,11 +142,16 @@ def cmd_kafka_create_topics(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
+    import psycopg
 
     from minewatch.metrics import serve_metrics
-    from processors.app import app
+    from processors.app import app, settings
+    from storage.server import current_settings, server_advice
 
     serve_metrics(args.metrics_port)
+    with contextlib.suppress(psycopg.OperationalError), psycopg.connect(settings.db_url) as conn:  # if it is up
+        for advice in server_advice(current_settings(conn)):
+            logging.getLogger("minewatch.worker").warning("database server: %s", advice)
     faust.Worker(app, loglevel=args.log_level.lower()).execute_from_commandline()
     return 0
 

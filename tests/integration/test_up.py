@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from minewatch.services import SERVER_SETTINGS
+from storage.server import SERVER_SETTINGS
 from tests.conftest import run_up
 
 pytestmark = pytest.mark.integration

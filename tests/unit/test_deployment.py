@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from minewatch.services import SERVER_SETTINGS
 from minewatch.stack import MinewatchProcesses, Services
+from storage.server import SERVER_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 
