@@ -22,7 +22,7 @@ from psycopg import sql
 
 SERVER_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
 
-_SIZE = re.compile(r"^(\d+)\s*(kB|MB|GB|TB)$")
+_SIZE = re.compile(r"^\s*(\d+)\s*(kB|MB|GB|TB)\s*$")
 _MEGABYTES = {"kB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}
 WAL_BYTES_PER_READING = 250  # 7.48 GB of WAL for 30 million readings (README, Performance)
 UPDATED_IN_PLACE = "pending_windows, station_watermarks, minute_values and consumer_offsets"
@@ -34,7 +34,7 @@ def megabytes(size: str) -> float:
     >>> megabytes("1GB"), megabytes("1536MB"), megabytes("64kB")
     (1024, 1536, 0.0625)
     """
-    match = _SIZE.match(size.strip())
+    match = _SIZE.match(size)
     if match is None:
         raise ValueError(f"not a PostgreSQL size: {size!r}")
     return int(match.group(1)) * _MEGABYTES[match.group(2)]
@@ -49,6 +49,8 @@ def server_advice(settings: Mapping[str, str]) -> list[str]:
     ...     print(advice[:72])
     autovacuum is off: minewatch updates pending_windows, station_watermarks
     max_wal_size is 1GB: the server asks for a checkpoint after about 539 MB
+    >>> server_advice({"max_wal_size": "a lot"})  # a value it cannot read is not advice
+    []
     """
     advice = []
     if settings.get("autovacuum") == "off":
@@ -57,10 +59,10 @@ def server_advice(settings: Mapping[str, str]) -> list[str]:
             " vacuum their dead rows pile up and slow the judge's scans of pending windows; turn it on"
             " (ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf())"
         )
-    wal = settings.get("max_wal_size")
+    wal = settings.get("max_wal_size", "")
     wanted = SERVER_SETTINGS["max_wal_size"]
-    if wal is not None and megabytes(wal) < megabytes(wanted):
-        trigger = megabytes(wal) / 1.9  # 1 + the default checkpoint_completion_target
+    if _SIZE.match(wal) and megabytes(wal) < megabytes(wanted):
+        trigger = megabytes(wal) / (1 + float(settings.get("checkpoint_completion_target", 0.9)))
         seconds = trigger * 2**20 / WAL_BYTES_PER_READING / 100_000
         advice.append(
             f"max_wal_size is {wal}: the server asks for a checkpoint after about {trigger:.0f} MB of WAL"
@@ -72,7 +74,8 @@ def server_advice(settings: Mapping[str, str]) -> list[str]:
 
 def current_settings(conn: psycopg.Connection) -> dict[str, str]:
     """The server's values of the settings :func:`server_advice` looks at."""
-    return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in ("autovacuum", "max_wal_size")}  # type: ignore[index]
+    names = ("autovacuum", "max_wal_size", "checkpoint_completion_target")
+    return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}  # type: ignore[index]
 
 
 def configure_server(url: str, settings: Mapping[str, str] = SERVER_SETTINGS) -> None:

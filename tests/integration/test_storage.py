@@ -12,6 +12,7 @@ import pytest
 from minewatch.stack import minewatch_command
 from storage.migrate import migrate, timescale_available
 from storage.readings import ReadingWriter, SourceRecord
+from storage.server import SERVER_SETTINGS, megabytes
 
 pytestmark = pytest.mark.integration
 IDS = {"telemetry": "topic-id-1"}
@@ -143,7 +144,8 @@ def test_db_migrate_says_what_the_server_lacks_for_minewatch(fresh_db):
         unit = conn.execute("SELECT unit FROM pg_settings WHERE name = 'max_wal_size'").fetchone()[0]
     assert unit == "MB"
     assert any(a.startswith("autovacuum is off:") for a in advice) == (settings["autovacuum"] == "off")
-    assert any(a.startswith("max_wal_size is ") for a in advice) == (int(settings["max_wal_size"]) < 4096)
+    wanted = megabytes(SERVER_SETTINGS["max_wal_size"])
+    assert any(a.startswith("max_wal_size is ") for a in advice) == (int(settings["max_wal_size"]) < wanted)
 
 
 def test_hourly_and_daily_aggregates_and_retention_on_plain_postgresql(fresh_db):
