@@ -87,16 +87,13 @@ def cmd_fleet_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
-    import psycopg
-
     from storage.migrate import ensure_database, migrate
-    from storage.server import current_settings, server_advice
+    from storage.server import advice_for
 
     url = args.db_url or Settings.from_env().db_url
     ensure_database(url)
     report = migrate(url)
-    with psycopg.connect(url) as conn:
-        advice = server_advice(current_settings(conn))
+    advice = advice_for(url)
     print(
         json.dumps(
             {"database": redact(url), "timescaledb": report.timescale, "applied": report.applied, "advice": advice}
@@ -146,11 +143,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from minewatch.metrics import serve_metrics
     from processors.app import app, settings
-    from storage.server import current_settings, server_advice
+    from storage.server import advice_for
 
     serve_metrics(args.metrics_port)
-    with contextlib.suppress(psycopg.OperationalError), psycopg.connect(settings.db_url) as conn:  # if it is up
-        for advice in server_advice(current_settings(conn)):
+    with contextlib.suppress(psycopg.OperationalError):  # a database not up yet is the agents' to wait for
+        for advice in advice_for(settings.db_url):
             logging.getLogger("minewatch.worker").warning("database server: %s", advice)
     faust.Worker(app, loglevel=args.log_level.lower()).execute_from_commandline()
     return 0

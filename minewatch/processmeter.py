@@ -16,7 +16,8 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import psutil
-from psycopg.conninfo import conninfo_to_dict
+
+from storage.migrate import admin_and_name
 
 SAMPLE_EVERY_S = 0.5
 FAMILY_REFRESH_S = 5.0
@@ -54,7 +55,7 @@ class ProcessMeter:
     def _refresh_families(self) -> None:
         """One pass over the process table: new database backends, every process's descendants."""
         children: dict[int, list[psutil.Process]] = defaultdict(list)
-        database = database_name(self.database_url) if self.database_url else None
+        database = admin_and_name(self.database_url)[1] if self.database_url else None
         for process in psutil.process_iter(["ppid", "cmdline"]):
             children[process.info["ppid"]].append(process)
             cmdline = " ".join(process.info["cmdline"] or ())
@@ -115,16 +116,3 @@ class ProcessMeter:
             entry["cpu_s"] = round(entry["cpu_s"] + cpu, 1)
             entry["peak_rss_mb"] = round(entry["peak_rss_mb"] + rss, 1)
         return usage
-
-
-def database_name(url: str) -> str | None:
-    """The database a connection URL names, however the server is reached (a socket directory
-    in the query string, as the embedded server's URLs have, included).
-
-    >>> database_name("postgresql://postgres@127.0.0.1:5432/minewatch_bench_1")
-    'minewatch_bench_1'
-    >>> database_name("postgresql://postgres:@/minewatch_bench_1?host=/tmp/pg")
-    'minewatch_bench_1'
-    """
-    name = conninfo_to_dict(url).get("dbname")
-    return str(name) if name else None

@@ -49,6 +49,8 @@ def admin_and_name(url: str) -> tuple[str, str]:
 
     >>> admin_and_name("postgresql://u@h:5432/minewatch")
     ('postgresql://u@h:5432/postgres', 'minewatch')
+    >>> admin_and_name("postgresql://postgres:@/minewatch_bench_1?host=/tmp/pg")  # the embedded server's
+    ('postgresql://postgres:@/postgres?host=/tmp/pg', 'minewatch_bench_1')
     """
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")

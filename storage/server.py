@@ -3,7 +3,7 @@
 minewatch configures the servers it starts itself with :data:`SERVER_SETTINGS`: the embedded
 one (``minewatch/services.py``) and the compose file's TimescaleDB (a test compares them). A
 server given by URL belongs to its owner, so for it the worker and ``minewatch db migrate`` only
-say what is missing (:func:`server_advice`, from :func:`current_settings`).
+say what is missing (:func:`advice_for`).
 
 The server requests a checkpoint after about ``max_wal_size / (1 + checkpoint_completion_target)``
 of WAL (its log: "distance=541720 kB" at the default 1 GB), and writes are slower while one runs
@@ -61,8 +61,9 @@ def server_advice(settings: Mapping[str, str]) -> list[str]:
         )
     wal = settings.get("max_wal_size", "")
     wanted = SERVER_SETTINGS["max_wal_size"]
-    if _SIZE.match(wal) and megabytes(wal) < megabytes(wanted):
-        trigger = megabytes(wal) / (1 + float(settings.get("checkpoint_completion_target", 0.9)))
+    have = megabytes(wal) if _SIZE.match(wal) else None
+    if have is not None and have < megabytes(wanted):
+        trigger = have / (1 + float(settings.get("checkpoint_completion_target", 0.9)))
         seconds = trigger * 2**20 / WAL_BYTES_PER_READING / 100_000
         advice.append(
             f"max_wal_size is {wal}: the server asks for a checkpoint after about {trigger:.0f} MB of WAL"
@@ -72,10 +73,15 @@ def server_advice(settings: Mapping[str, str]) -> list[str]:
     return advice
 
 
-def current_settings(conn: psycopg.Connection) -> dict[str, str]:
-    """The server's values of the settings :func:`server_advice` looks at."""
-    names = ("autovacuum", "max_wal_size", "checkpoint_completion_target")
-    return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}  # type: ignore[index]
+def advice_for(url: str) -> list[str]:
+    """:func:`server_advice` for the server at ``url``, from one query of its settings."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT current_setting('autovacuum'), current_setting('max_wal_size'),"
+            " current_setting('checkpoint_completion_target')"
+        ).fetchone()
+    assert row is not None
+    return server_advice(dict(zip(("autovacuum", "max_wal_size", "checkpoint_completion_target"), row, strict=True)))
 
 
 def configure_server(url: str, settings: Mapping[str, str] = SERVER_SETTINGS) -> None:
